@@ -1,0 +1,34 @@
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { UpstreamRegistry } from '../providers/provider.ts';
+import type { BlobStore } from '../store/blobs/blob-store.ts';
+import type { Store } from '../store/store.ts';
+import type { EngineFacade } from '../engine/engine.ts';
+
+/** Upload limits (defaults are OpenAI's). */
+export interface UploadLimits {
+  /** Any upload. @default 512 MiB */
+  maxFileBytes: number;
+  /** Uploads with purpose=batch. @default 200 MB */
+  maxBatchFileBytes: number;
+  /** Request bodies of JSON routes and the passthrough. @default 32 MiB */
+  maxJsonBodyBytes: number;
+}
+
+/** Everything the HTTP layer needs, built once in compose.ts. */
+export interface ApiDeps {
+  store: Store;
+  blobs: BlobStore;
+  upstreams: UpstreamRegistry;
+  engine: EngineFacade;
+  clock: Clock;
+  logger: Logger;
+  /** Keys from configuration: sha256 hex of the key → project. */
+  staticKeys: ReadonlyMap<string, string>;
+  limits: UploadLimits;
+}
+
+/** Hono variables set by the auth middleware. */
+export interface ApiEnv {
+  Variables: { project: string };
+}

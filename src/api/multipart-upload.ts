@@ -1,0 +1,91 @@
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import busboy from 'busboy';
+import { badRequest } from '../domain/app-error.ts';
+import type { BlobStore, BlobWriter } from '../store/blobs/blob-store.ts';
+
+const SNIFF_BYTES = 64 * 1024;
+
+/** What a multipart upload produced: the file already streamed into an uncommitted blob. */
+export interface ReceivedUpload {
+  fields: Map<string, string>;
+  file: { writer: BlobWriter; filename: string; bytes: number; truncated: boolean; head: string } | null;
+}
+
+/**
+ * Streams a multipart/form-data body straight into the blob store (memory does not grow with
+ * the file), accepting parts in any order: the SDK sends `file` before `purpose`, so the caller
+ * decides about the file only after every part was read.
+ */
+export async function receiveUpload(
+  body: ReadableStream<Uint8Array> | null,
+  contentType: string,
+  blobs: BlobStore,
+  blobKey: string,
+  maxFileBytes: number,
+): Promise<ReceivedUpload> {
+  if (!contentType.toLowerCase().startsWith('multipart/form-data') || body === null) {
+    throw badRequest(`Invalid Content-Type header (${contentType || 'none'}), expected multipart/form-data.`);
+  }
+  let parser: busboy.Busboy;
+  try {
+    parser = busboy({ headers: { 'content-type': contentType }, limits: { fileSize: maxFileBytes, files: 1, fields: 32, fieldSize: 64 * 1024 } });
+  } catch (err) {
+    throw badRequest(`Invalid multipart body: ${(err as Error).message}`);
+  }
+  const result: ReceivedUpload = { fields: new Map(), file: null };
+  const fileDone: Promise<void>[] = [];
+  parser.on('field', (name, value) => result.fields.set(name, value));
+  parser.on('file', (name, stream, info) => {
+    if (name !== 'file' || result.file) {
+      stream.resume();
+      return;
+    }
+    fileDone.push(writeFilePart(stream, info.filename, blobs, blobKey, result));
+  });
+  try {
+    await pipeline(Readable.fromWeb(body as import('node:stream/web').ReadableStream), parser);
+    await Promise.all(fileDone);
+  } catch (err) {
+    await result.file?.writer.abort();
+    throw badRequest(`Invalid multipart body: ${(err as Error).message}`);
+  }
+  return result;
+}
+
+async function writeFilePart(
+  stream: Readable & { truncated?: boolean },
+  filename: string | undefined,
+  blobs: BlobStore,
+  blobKey: string,
+  result: ReceivedUpload,
+): Promise<void> {
+  const writer = await blobs.createWriter(blobKey);
+  const sniffer = new HeadSniffer();
+  result.file = { writer, filename: filename || 'unknown_file', bytes: 0, truncated: false, head: '' };
+  await pipeline(stream, sniffer, writer.stream);
+  result.file.bytes = sniffer.bytes;
+  result.file.truncated = stream.truncated === true;
+  result.file.head = sniffer.head();
+}
+
+/** Passes bytes through, counting them and keeping the first 64 KiB for format checks. */
+class HeadSniffer extends Transform {
+  bytes = 0;
+  readonly #head: Buffer[] = [];
+  #headBytes = 0;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.#headBytes < SNIFF_BYTES) {
+      const part = chunk.subarray(0, SNIFF_BYTES - this.#headBytes);
+      this.#head.push(part);
+      this.#headBytes += part.length;
+    }
+    done(null, chunk);
+  }
+
+  head(): string {
+    return Buffer.concat(this.#head).toString('utf8');
+  }
+}

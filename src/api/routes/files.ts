@@ -1,0 +1,127 @@
+import { Readable } from 'node:stream';
+import { Hono } from 'hono';
+import { DOWNLOADABLE_PURPOSES, EXPIRES_AFTER_MAX_SECONDS, EXPIRES_AFTER_MIN_SECONDS, UPLOAD_PURPOSES, fileListQuerySchema, type FilePurpose } from '../../protocol/file.ts';
+import { toListPage } from '../../protocol/list-page.ts';
+import { badRequest, fileNotFound } from '../../domain/app-error.ts';
+import { toFileObject } from '../../domain/batch-view.ts';
+import { newFileId } from '../../domain/ids.ts';
+import type { FileRecord } from '../../domain/records.ts';
+import type { ApiDeps, ApiEnv } from '../api-deps.ts';
+import { receiveUpload, type ReceivedUpload } from '../multipart-upload.ts';
+import { parseQuery } from '../parse-query.ts';
+
+const BATCH_FILE_DEFAULT_EXPIRY_S = 30 * 24 * 3600;
+
+/** /v1/files: upload (streamed), list, retrieve, content, delete. */
+export function filesRoutes(deps: ApiDeps): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
+
+  app.post('/', async (c) => {
+    const id = newFileId();
+    const upload = await receiveUpload(c.req.raw.body, c.req.header('content-type') ?? '', deps.blobs, id, deps.limits.maxFileBytes);
+    try {
+      const record = checkUpload(deps, upload, id, c.get('project'));
+      record.bytes = await upload.file!.writer.commit();
+      await deps.store.insertFile(record);
+      return c.json(toFileObject(record));
+    } catch (err) {
+      await upload.file?.writer.abort();
+      throw err;
+    }
+  });
+
+  app.get('/', async (c) => {
+    const query = parseQuery(fileListQuerySchema, c.req.query());
+    const rows = await deps.store.listFiles(c.get('project'), query);
+    const page = toListPage(rows, query.limit);
+    return c.json({ ...page, data: page.data.map(toFileObject) });
+  });
+
+  app.get('/:id', async (c) => c.json(toFileObject(await getOwnFile(deps, c.get('project'), c.req.param('id')))));
+
+  app.get('/:id/content', async (c) => {
+    const file = await getOwnFile(deps, c.get('project'), c.req.param('id'));
+    if (!DOWNLOADABLE_PURPOSES.includes(file.purpose)) throw badRequest(`Not allowed to download files of purpose: ${file.purpose}`);
+    const stream = Readable.toWeb(deps.blobs.openRead(file.id)) as ReadableStream;
+    // Bytes, never JSON: the SDK's files.content() hands users the raw Response.
+    return new Response(stream, {
+      status: 200,
+      headers: {
+        'content-type': 'application/octet-stream',
+        'content-length': String(file.bytes),
+        'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(file.filename)}`,
+      },
+    });
+  });
+
+  app.delete('/:id', async (c) => {
+    const id = c.req.param('id');
+    if (!(await deps.store.deleteFile(c.get('project'), id))) throw fileNotFound(id);
+    await deps.blobs.remove(id);
+    return c.json({ id, object: 'file', deleted: true });
+  });
+
+  return app;
+}
+
+async function getOwnFile(deps: ApiDeps, project: string, id: string): Promise<FileRecord> {
+  const file = await deps.store.getFile(project, id);
+  if (!file) throw fileNotFound(id);
+  return file;
+}
+
+/** Checks an upload once all its parts are in (the SDK sends `file` before `purpose`). */
+function checkUpload(deps: ApiDeps, upload: ReceivedUpload, id: string, project: string): FileRecord {
+  const purpose = upload.fields.get('purpose');
+  if (purpose === undefined) throw badRequest("Missing required parameter: 'purpose'.", { param: 'purpose', wireCode: 'missing_required_parameter' });
+  if (!(UPLOAD_PURPOSES as readonly string[]).includes(purpose)) throw badRequest('Invalid value for purpose.', { param: 'purpose', wireCode: 'invalid_value' });
+  const file = upload.file;
+  if (!file) throw badRequest("Missing required parameter: 'file'.", { param: 'file', wireCode: 'missing_required_parameter' });
+  const limit = purpose === 'batch' ? deps.limits.maxBatchFileBytes : deps.limits.maxFileBytes;
+  if (file.truncated || file.bytes > limit) throw badRequest('File is too large.');
+  if (purpose === 'batch' && !looksLikeJsonl(file.filename, file.head)) throw badRequest('Invalid file format for Batch API. Must be .jsonl');
+  const nowMs = deps.clock.nowMs();
+  const expiresAfterS = parseExpiresAfter(upload.fields) ?? (purpose === 'batch' ? BATCH_FILE_DEFAULT_EXPIRY_S : null);
+  return {
+    id,
+    project,
+    purpose: purpose as FilePurpose,
+    filename: file.filename,
+    bytes: file.bytes,
+    created_at_ms: nowMs,
+    expires_at_ms: expiresAfterS === null ? null : nowMs + expiresAfterS * 1000,
+  };
+}
+
+/**
+ * Like OpenAI, only the start of the file is checked at upload: a `.jsonl` name and a first
+ * line that is a JSON object (or longer than we sniff). Later lines are checked by the batch.
+ */
+function looksLikeJsonl(filename: string, head: string): boolean {
+  if (!filename.toLowerCase().endsWith('.jsonl')) return false;
+  const trimmed = head.replace(/^\s+/, '');
+  if (trimmed === '') return false;
+  const newline = trimmed.indexOf('\n');
+  if (newline === -1 && head.length >= 64 * 1024) return true;
+  const first = newline === -1 ? trimmed : trimmed.slice(0, newline);
+  try {
+    const value: unknown = JSON.parse(first);
+    return value !== null && typeof value === 'object' && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
+
+function parseExpiresAfter(fields: Map<string, string>): number | null {
+  const anchor = fields.get('expires_after[anchor]');
+  const secondsText = fields.get('expires_after[seconds]');
+  if (anchor === undefined && secondsText === undefined) return null;
+  if (anchor !== 'created_at') {
+    throw badRequest(`Invalid value: '${anchor ?? ''}'. Supported values are: 'created_at'.`, { param: 'expires_after.anchor', wireCode: 'invalid_value' });
+  }
+  const seconds = Number(secondsText);
+  if (!Number.isInteger(seconds) || seconds < EXPIRES_AFTER_MIN_SECONDS || seconds > EXPIRES_AFTER_MAX_SECONDS) {
+    throw badRequest(`Invalid 'expires_after.seconds': expected an integer from ${EXPIRES_AFTER_MIN_SECONDS} to ${EXPIRES_AFTER_MAX_SECONDS}.`, { param: 'expires_after.seconds', wireCode: 'invalid_value' });
+  }
+  return seconds;
+}

@@ -1,0 +1,93 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Hono } from 'hono';
+import { createApp } from './api/app.ts';
+import type { ApiEnv } from './api/api-deps.ts';
+import { hashApiKey } from './api/auth.ts';
+import type { Config, UpstreamConfig } from './config/config.ts';
+import { createEngine, type Engine } from './engine/engine.ts';
+import { DEFAULT_RETRY_POLICY } from './engine/retry-policy.ts';
+import { systemClock, type Clock } from './lib/clock.ts';
+import type { Logger } from './lib/logger.ts';
+import { acquirePidLock } from './lib/pid-lock.ts';
+import { createOpenAiCompatible } from './providers/openai-compatible.ts';
+import type { UpstreamRegistry } from './providers/provider.ts';
+import { createUpstreamRegistry } from './providers/upstream-registry.ts';
+import { createFsBlobStore } from './store/blobs/fs-blob-store.ts';
+import { createSqliteStore } from './store/sqlite/sqlite-store.ts';
+import type { Store } from './store/store.ts';
+
+/** A running openbatch server minus the socket: the caller listens with `app.fetch`. */
+export interface ServerRuntime {
+  app: Hono<ApiEnv>;
+  engine: Engine;
+  store: Store;
+  upstreams: UpstreamRegistry;
+  /** Stops the engine (draining in-flight calls), closes pools and the database. */
+  close(): Promise<void>;
+}
+
+/** The composition root: Config → store, upstreams, engine, app. The only place that picks them. */
+export async function createServerRuntime(config: Config, logger: Logger, clock: Clock = systemClock): Promise<ServerRuntime> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const releaseLock = acquirePidLock(join(config.dataDir, 'server.pid'));
+  const store = createSqliteStore(join(config.dataDir, 'openbatch.db'));
+  const blobs = await createFsBlobStore(config.dataDir);
+  const upstreams = createUpstreamRegistry(config.upstreams.map((u) => ({ upstream: buildUpstream(u, config), models: u.models })));
+  const { limits, engine: e } = config;
+  const engine = createEngine({
+    store, blobs, upstreams, clock, logger,
+    options: {
+      limits: { maxLines: limits.maxLines, maxEmbeddingInputs: limits.maxEmbeddingInputs, maxLineBytes: limits.maxLineBytes, maxJsonDepth: limits.maxJsonDepth },
+      retry: { ...DEFAULT_RETRY_POLICY, maximumAttempts: e.maxAttempts, initialIntervalMs: e.retryInitialMs, maximumIntervalMs: Math.max(e.retryMaxMs, e.retryInitialMs) },
+      requestTimeoutMs: e.requestTimeoutMs,
+      leaseMs: e.requestTimeoutMs + 60_000,
+      cancelGraceMs: e.cancelGraceMs,
+      expiryGraceMs: e.expiryGraceMs,
+      poisonAfter: e.poisonAfter,
+      tickMs: e.tickMs,
+      outputExpiresAfterSeconds: 30 * 24 * 3600,
+      shutdownGraceMs: e.shutdownGraceMs,
+    },
+  });
+  const staticKeys = new Map([...config.apiKeys].map(([key, project]) => [hashApiKey(key), project]));
+  const app = createApp({
+    store, blobs, upstreams, engine, clock, logger, staticKeys,
+    limits: { maxFileBytes: limits.maxFileBytes, maxBatchFileBytes: limits.maxBatchFileBytes, maxJsonBodyBytes: limits.maxJsonBodyBytes },
+  });
+  await engine.start();
+  return {
+    app, engine, store, upstreams,
+    close: async () => {
+      await engine.stop();
+      await upstreams.close();
+      await store.close();
+      releaseLock();
+    },
+  };
+}
+
+function buildUpstream(u: UpstreamConfig, config: Config) {
+  return createOpenAiCompatible({
+    name: u.name,
+    baseUrl: u.baseUrl,
+    apiKey: u.apiKey,
+    maxConcurrency: u.maxConcurrency,
+    headersTimeoutMs: config.engine.requestTimeoutMs,
+    bodyTimeoutMs: config.engine.requestTimeoutMs,
+    maxResponseBytes: 64 * 1024 * 1024,
+  });
+}
+
+/** Stores a new API key's hash for `project` in the data directory's database. */
+export async function storeApiKey(dataDir: string, keyHash: string, project: string, nowMs: number): Promise<void> {
+  mkdirSync(dataDir, { recursive: true });
+  const store = createSqliteStore(join(dataDir, 'openbatch.db'));
+  try {
+    await store.insertApiKey({ key_hash: keyHash, project, created_at_ms: nowMs });
+  } finally {
+    await store.close();
+  }
+}
+
+export { hashApiKey };

@@ -1,0 +1,176 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+/** One upstream, as configured (the key already read from its environment variable). */
+export interface UpstreamConfig {
+  name: string;
+  baseUrl: string;
+  apiKey: string | null;
+  models: string[];
+  maxConcurrency: number;
+}
+
+/** Everything the server needs, parsed once from flags, environment and an optional file. */
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  upstreams: UpstreamConfig[];
+  /** Static API keys: the key → its project. */
+  apiKeys: Map<string, string>;
+  /** Serve a non-loopback address without API keys (only when explicitly asked). */
+  allowPublicWithoutKeys: boolean;
+  /** Port for the built-in simulator started when no upstream is configured (0 = any free port). */
+  simulatorPort: number;
+  logLevel: string;
+  limits: {
+    maxFileBytes: number;
+    maxBatchFileBytes: number;
+    maxJsonBodyBytes: number;
+    maxLines: number;
+    maxEmbeddingInputs: number;
+    maxLineBytes: number;
+    maxJsonDepth: number;
+  };
+  engine: {
+    requestTimeoutMs: number;
+    maxAttempts: number;
+    retryInitialMs: number;
+    retryMaxMs: number;
+    cancelGraceMs: number;
+    expiryGraceMs: number;
+    shutdownGraceMs: number;
+    tickMs: number;
+    poisonAfter: number;
+  };
+}
+
+/** Flags given on the command line; they win over the environment and the file. */
+export interface CliOverrides {
+  host?: string | undefined;
+  port?: string | number | undefined;
+  dataDir?: string | undefined;
+  config?: string | undefined;
+}
+
+const positiveInt = z.coerce.number().int().positive();
+
+const upstreamFileSchema = z.object({
+  name: z.string().min(1),
+  baseUrl: z.url(),
+  apiKeyEnv: z.string().optional(),
+  models: z.array(z.string().min(1)).min(1).default(['*']),
+  maxConcurrency: positiveInt.default(64),
+});
+
+const fileSchema = z.object({
+  host: z.string().optional(),
+  port: positiveInt.optional(),
+  dataDir: z.string().optional(),
+  upstreams: z.array(upstreamFileSchema).optional(),
+  limits: z.object({
+    maxFileBytes: positiveInt, maxBatchFileBytes: positiveInt, maxJsonBodyBytes: positiveInt, maxLines: positiveInt,
+    maxEmbeddingInputs: positiveInt, maxLineBytes: positiveInt, maxJsonDepth: positiveInt,
+  }).partial().optional(),
+  engine: z.object({
+    requestTimeoutMs: positiveInt, maxAttempts: positiveInt, retryInitialMs: z.coerce.number().int().min(0), retryMaxMs: positiveInt,
+    cancelGraceMs: z.coerce.number().int().min(0), expiryGraceMs: z.coerce.number().int().min(0), shutdownGraceMs: z.coerce.number().int().min(0),
+    tickMs: positiveInt, poisonAfter: positiveInt,
+  }).partial().optional(),
+}).strict();
+
+type Env = Record<string, string | undefined>;
+
+/** Builds the frozen Config; a bad value stops start-up with the variable's or field's name. */
+export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Config {
+  const configPath = cli.config ?? env.OPENBATCH_CONFIG;
+  const file = configPath ? readConfigFile(configPath) : {};
+  const num = (name: string, fallback: number): number => (env[name] === undefined ? fallback : parseEnvInt(name, env[name]));
+  const e = file.engine ?? {};
+  const l = file.limits ?? {};
+  return Object.freeze({
+    host: cli.host ?? env.OPENBATCH_HOST ?? file.host ?? '127.0.0.1',
+    port: cli.port !== undefined ? parseEnvInt('--port', String(cli.port)) : num('OPENBATCH_PORT', file.port ?? 8080),
+    dataDir: resolve(cli.dataDir ?? env.OPENBATCH_DATA_DIR ?? file.dataDir ?? '.openbatch'),
+    upstreams: file.upstreams ? file.upstreams.map((u) => fromFileUpstream(u, env)) : envUpstreams(env),
+    apiKeys: parseApiKeys(env.OPENBATCH_API_KEYS),
+    allowPublicWithoutKeys: env.OPENBATCH_ALLOW_PUBLIC_WITHOUT_KEYS === '1',
+    simulatorPort: num('OPENBATCH_SIMULATOR_PORT', 0),
+    logLevel: env.OPENBATCH_LOG_LEVEL ?? 'info',
+    limits: {
+      maxFileBytes: num('OPENBATCH_MAX_FILE_BYTES', l.maxFileBytes ?? 512 * 1024 * 1024),
+      maxBatchFileBytes: num('OPENBATCH_MAX_BATCH_FILE_BYTES', l.maxBatchFileBytes ?? 200 * 1024 * 1024),
+      maxJsonBodyBytes: l.maxJsonBodyBytes ?? 32 * 1024 * 1024,
+      maxLines: num('OPENBATCH_MAX_LINES', l.maxLines ?? 50_000),
+      maxEmbeddingInputs: l.maxEmbeddingInputs ?? 50_000,
+      maxLineBytes: num('OPENBATCH_MAX_LINE_BYTES', l.maxLineBytes ?? 1_048_576),
+      maxJsonDepth: num('OPENBATCH_MAX_JSON_DEPTH', l.maxJsonDepth ?? 64),
+    },
+    engine: {
+      requestTimeoutMs: num('OPENBATCH_REQUEST_TIMEOUT_MS', e.requestTimeoutMs ?? 600_000),
+      maxAttempts: num('OPENBATCH_MAX_ATTEMPTS', e.maxAttempts ?? 5),
+      retryInitialMs: num('OPENBATCH_RETRY_INITIAL_MS', e.retryInitialMs ?? 1_000),
+      retryMaxMs: num('OPENBATCH_RETRY_MAX_MS', e.retryMaxMs ?? 60_000),
+      cancelGraceMs: num('OPENBATCH_CANCEL_GRACE_MS', e.cancelGraceMs ?? 60_000),
+      expiryGraceMs: num('OPENBATCH_EXPIRY_GRACE_MS', e.expiryGraceMs ?? 30_000),
+      shutdownGraceMs: num('OPENBATCH_SHUTDOWN_GRACE_MS', e.shutdownGraceMs ?? 10_000),
+      tickMs: num('OPENBATCH_TICK_MS', e.tickMs ?? 500),
+      poisonAfter: num('OPENBATCH_POISON_AFTER', e.poisonAfter ?? 3),
+    },
+  });
+}
+
+function parseEnvInt(name: string, value: string | undefined): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name}: expected a non-negative integer, got '${value}'`);
+  return n;
+}
+
+function readConfigFile(path: string): z.infer<typeof fileSchema> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`config file ${path}: ${(err as Error).message}`);
+  }
+  const parsed = fileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`config file ${path}: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+function fromFileUpstream(u: z.infer<typeof upstreamFileSchema>, env: Env): UpstreamConfig {
+  let apiKey: string | null = null;
+  if (u.apiKeyEnv) {
+    apiKey = env[u.apiKeyEnv] ?? null;
+    if (apiKey === null) throw new Error(`upstream '${u.name}': environment variable ${u.apiKeyEnv} is not set`);
+  }
+  return { name: u.name, baseUrl: u.baseUrl, apiKey, models: u.models, maxConcurrency: u.maxConcurrency };
+}
+
+/** One upstream from OPENBATCH_UPSTREAM_URL, or OpenAI itself when only OPENAI_API_KEY is set. */
+function envUpstreams(env: Env): UpstreamConfig[] {
+  const maxConcurrency = env.OPENBATCH_UPSTREAM_MAX_CONCURRENCY === undefined ? 64 : parseEnvInt('OPENBATCH_UPSTREAM_MAX_CONCURRENCY', env.OPENBATCH_UPSTREAM_MAX_CONCURRENCY);
+  if (env.OPENBATCH_UPSTREAM_URL) {
+    if (!URL.canParse(env.OPENBATCH_UPSTREAM_URL)) throw new Error(`OPENBATCH_UPSTREAM_URL: not a URL`);
+    return [{ name: 'default', baseUrl: env.OPENBATCH_UPSTREAM_URL, apiKey: env.OPENBATCH_UPSTREAM_API_KEY ?? null, models: ['*'], maxConcurrency }];
+  }
+  if (env.OPENAI_API_KEY) {
+    return [{ name: 'openai', baseUrl: 'https://api.openai.com/v1', apiKey: env.OPENAI_API_KEY, models: ['*'], maxConcurrency }];
+  }
+  return [];
+}
+
+/** `OPENBATCH_API_KEYS=key1:projectA,key2:projectB` (a key without a project joins `default`). */
+function parseApiKeys(value: string | undefined): Map<string, string> {
+  const keys = new Map<string, string>();
+  for (const entry of (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const at = entry.lastIndexOf(':');
+    if (at > 0) keys.set(entry.slice(0, at), entry.slice(at + 1));
+    else keys.set(entry, 'default');
+  }
+  return keys;
+}

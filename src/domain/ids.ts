@@ -1,0 +1,25 @@
+import { randomBytes, randomInt } from 'node:crypto';
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+function base62(length: number): string {
+  let out = '';
+  for (let i = 0; i < length; i++) out += BASE62[randomInt(62)];
+  return out;
+}
+
+/** OpenAI's time-prefixed hex layout: 8 hex of unix seconds, 4 random, `8190`, 16 random. */
+function timeHex(nowMs: number): string {
+  const seconds = Math.floor(nowMs / 1000).toString(16).padStart(8, '0');
+  const random = randomBytes(10).toString('hex');
+  return `${seconds}${random.slice(0, 4)}8190${random.slice(4)}`;
+}
+
+/** `file-` + 22 base62 characters. */
+export const newFileId = (): string => `file-${base62(22)}`;
+/** `batch_` + 32 hex whose first 8 encode the creation time. */
+export const newBatchId = (nowMs: number): string => `batch_${timeHex(nowMs)}`;
+/** `batch_req_` + 32 hex, one per output/error line. */
+export const newBatchRequestId = (nowMs: number): string => `batch_req_${timeHex(nowMs)}`;
+/** `req_` + 32 hex for the `x-request-id` response header. */
+export const newRequestId = (): string => `req_${randomBytes(16).toString('hex')}`;

@@ -1,0 +1,143 @@
+import type { BatchError } from '../protocol/batch.ts';
+import { ENDPOINT_LABELS, type BatchEndpoint } from '../protocol/endpoints.ts';
+import { jsonNestingDepth } from '../lib/json-depth.ts';
+
+/** Limits that keep one hostile line from hurting anything downstream. */
+export interface LineLimits {
+  /** @default 1_048_576 (1 MiB) */
+  maxLineBytes: number;
+  /** @default 64 */
+  maxJsonDepth: number;
+}
+
+/** A line that passed every per-line check. `body` is the compact JSON sent upstream. */
+export interface ValidLine {
+  custom_id: string;
+  model: string;
+  upstream: string;
+  body: string;
+  /** How many embedding inputs the line carries (0 for other endpoints). */
+  embeddingInputs: number;
+}
+
+export type LineVerdict = { ok: true; line: ValidLine } | { ok: false; error: BatchError };
+
+export interface LineContext {
+  endpoint: BatchEndpoint;
+  limits: LineLimits;
+  /** Name of the upstream serving `model`, or null when no upstream serves it. */
+  routeModel(model: string): string | null;
+}
+
+/**
+ * Body fields that would let a line choose its own upstream or credentials; the upstream is
+ * chosen only by server configuration and `model` (design.md invariant 10).
+ */
+export const FORBIDDEN_BODY_KEYS = [
+  'api_base',
+  'base_url',
+  'api_key',
+  'api_version',
+  'api_type',
+  'organization',
+  'extra_headers',
+  'extra_query',
+  'extra_body',
+  'custom_llm_provider',
+  'deployment_id',
+] as const;
+
+const REQUIRED_BODY_FIELD: Record<BatchEndpoint, { key: string; label: string }> = {
+  '/v1/chat/completions': { key: 'messages', label: 'Messages' },
+  '/v1/completions': { key: 'prompt', label: 'Prompt' },
+  '/v1/embeddings': { key: 'input', label: 'Input' },
+  '/v1/responses': { key: 'input', label: 'Input' },
+  '/v1/moderations': { key: 'input', label: 'Input' },
+};
+const DEFAULT_MODERATION_MODEL = 'omni-moderation-latest';
+
+/** Validates one physical line of a batch input file (spec §3.5 codes and messages). */
+export function validateLine(
+  text: string | null,
+  lineNo: number,
+  ctx: LineContext,
+): LineVerdict {
+  const fail = (code: string, message: string, param: string | null = null): LineVerdict => ({
+    ok: false,
+    error: { code, message, param, line: lineNo },
+  });
+  if (text === null) {
+    return fail('invalid_request', `This line exceeds the maximum line size of ${ctx.limits.maxLineBytes} bytes.`);
+  }
+  if (jsonNestingDepth(text) > ctx.limits.maxJsonDepth) {
+    return fail('invalid_request', `This line exceeds the maximum JSON nesting depth of ${ctx.limits.maxJsonDepth}.`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return fail('invalid_json_line', 'This line is not parseable as valid JSON.');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    return fail('invalid_json_line', 'This line is not a JSON object.');
+  }
+  return validateRequest(parsed as Record<string, unknown>, ctx, fail);
+}
+
+type Fail = (code: string, message: string, param?: string | null) => LineVerdict;
+
+function validateRequest(req: Record<string, unknown>, ctx: LineContext, fail: Fail): LineVerdict {
+  for (const key of ['custom_id', 'method', 'url', 'body']) {
+    if (req[key] === undefined || req[key] === null) {
+      return fail('missing_required_parameter', `Missing required parameter: '${key}'.`, key);
+    }
+  }
+  const { custom_id, method, url, body } = req;
+  if (typeof custom_id !== 'string' || custom_id.length === 0 || custom_id.length > 512) {
+    return fail('invalid_request', 'custom_id must be a non-empty string of at most 512 characters.', 'custom_id');
+  }
+  if (method !== 'POST') return fail('invalid_request', "Only the 'POST' method is supported.", 'method');
+  if (url !== ctx.endpoint) {
+    return fail('invalid_url', 'The URL provided for this request does not match the batch endpoint.', 'url');
+  }
+  if (typeof body !== 'object' || Array.isArray(body)) {
+    return fail('invalid_request', 'The body of this request must be a JSON object.', 'body');
+  }
+  return validateBody(custom_id, body as Record<string, unknown>, ctx, fail);
+}
+
+function validateBody(
+  custom_id: string,
+  body: Record<string, unknown>,
+  ctx: LineContext,
+  fail: Fail,
+): LineVerdict {
+  const forbidden = FORBIDDEN_BODY_KEYS.find((key) => key in body);
+  if (forbidden) {
+    return fail('invalid_request', `The body parameter '${forbidden}' is not allowed: the upstream is chosen by the server.`, `body.${forbidden}`);
+  }
+  if (body.stream === true) {
+    return fail('streaming_unsupported', `${ENDPOINT_LABELS[ctx.endpoint]}: Streaming is not supported in the Batch API.`, 'body.stream');
+  }
+  const model = body.model ?? (ctx.endpoint === '/v1/moderations' ? DEFAULT_MODERATION_MODEL : undefined);
+  if (typeof model !== 'string' || model.length === 0) {
+    return fail('invalid_request', 'Model parameter is required.', 'body.model');
+  }
+  const required = REQUIRED_BODY_FIELD[ctx.endpoint];
+  const hasRequired = body[required.key] !== undefined || (ctx.endpoint === '/v1/responses' && body.prompt !== undefined);
+  if (!hasRequired) {
+    return fail('invalid_request', `${required.label} parameter is required.`, `body.${required.key}`);
+  }
+  const upstream = ctx.routeModel(model);
+  if (upstream === null) {
+    return fail('model_not_found', `The provided model '${model}' is not supported by the Batch API.`, 'body.model');
+  }
+  const embeddingInputs = ctx.endpoint === '/v1/embeddings' ? countEmbeddingInputs(body.input) : 0;
+  return { ok: true, line: { custom_id, model, upstream, body: JSON.stringify(body), embeddingInputs } };
+}
+
+function countEmbeddingInputs(input: unknown): number {
+  if (!Array.isArray(input)) return 1;
+  // A single token array (numbers) is one input; an array of strings or token arrays is many.
+  return input.length > 0 && input.every((x) => typeof x === 'number') ? 1 : input.length;
+}

@@ -1,0 +1,54 @@
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { LineLimits } from '../domain/line-validation.ts';
+import type { UpstreamRegistry } from '../providers/provider.ts';
+import type { BlobStore } from '../store/blobs/blob-store.ts';
+import type { Store } from '../store/store.ts';
+import type { RetryPolicy } from './retry-policy.ts';
+
+/** Limits checked while a batch is `validating` (defaults are OpenAI's). */
+export interface IngestLimits extends LineLimits {
+  /** @default 50_000 */
+  maxLines: number;
+  /** Embedding inputs across all lines of one batch. @default 50_000 */
+  maxEmbeddingInputs: number;
+}
+
+/** Engine tuning; every duration in ms. */
+export interface EngineOptions {
+  limits: IngestLimits;
+  retry: RetryPolicy;
+  /** Longest one upstream call may take, headers and body. @default 600_000 */
+  requestTimeoutMs: number;
+  /** How long a claim holds an item; must outlast a call. @default requestTimeoutMs + 60_000 */
+  leaseMs: number;
+  /** In-flight lines of a cancelled batch may finish for this long. @default 60_000 */
+  cancelGraceMs: number;
+  /** In-flight lines of an expired batch may finish for this long. @default 30_000 */
+  expiryGraceMs: number;
+  /** A line whose lease is lost this many times fails as poison. @default 3 */
+  poisonAfter: number;
+  /** Supervisor period (expiry, leases, finalizing). @default 500 */
+  tickMs: number;
+  /** Output/error files expire this long after the batch ends, unless the batch says otherwise. @default 30 days */
+  outputExpiresAfterSeconds: number;
+  /** On stop(), in-flight calls may finish for this long before they are released. @default 10_000 */
+  shutdownGraceMs: number;
+}
+
+/** What the engine's systems share (Trigger.dev's SystemResources). */
+export interface EngineDeps {
+  store: Store;
+  blobs: BlobStore;
+  upstreams: UpstreamRegistry;
+  clock: Clock;
+  logger: Logger;
+  options: EngineOptions;
+}
+
+export const DEFAULT_INGEST_LIMITS: IngestLimits = {
+  maxLines: 50_000,
+  maxEmbeddingInputs: 50_000,
+  maxLineBytes: 1_048_576,
+  maxJsonDepth: 64,
+};

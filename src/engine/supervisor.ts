@@ -1,0 +1,108 @@
+import type { BatchRecord } from '../domain/records.ts';
+import { coerceError } from '../lib/coerce-error.ts';
+import type { Dispatcher } from './dispatcher.ts';
+import type { EngineDeps } from './engine-deps.ts';
+import { finalizeBatch } from './finalizer.ts';
+import { ingestBatch } from './ingest.ts';
+
+const ACTIVE_STATUSES = ['validating', 'in_progress', 'cancelling', 'finalizing'] as const;
+const FILE_SWEEP_EVERY_MS = 60_000;
+
+/**
+ * The batch-level loop: starts ingest of new batches, applies expiry and cancel graces, releases
+ * lost leases and finalizes batches whose items are all terminal. Long steps (ingest, finalize)
+ * run as tracked tasks, one per batch, so one big file never stalls the others.
+ */
+export class Supervisor {
+  readonly #deps: EngineDeps;
+  readonly #dispatchers: readonly Dispatcher[];
+  readonly #tasks = new Map<string, Promise<void>>();
+  #lastFileSweepMs = 0;
+
+  constructor(deps: EngineDeps, dispatchers: readonly Dispatcher[]) {
+    this.#deps = deps;
+    this.#dispatchers = dispatchers;
+  }
+
+  /** One pass over every active batch. */
+  async tick(): Promise<void> {
+    const { store, clock, options } = this.#deps;
+    await store.releaseLeases(clock.nowMs(), { all: false, poisonAfter: options.poisonAfter });
+    for (const batch of await store.batchesWithStatus(ACTIVE_STATUSES)) {
+      if (this.#tasks.has(batch.id)) continue;
+      await this.#step(batch);
+    }
+    await this.#sweepFiles();
+  }
+
+  /** Waits for running ingest/finalize tasks (used on shutdown). */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.#tasks.values()]);
+  }
+
+  async #step(batch: BatchRecord): Promise<void> {
+    const { store, clock, options } = this.#deps;
+    const now = clock.nowMs();
+    switch (batch.status) {
+      case 'validating':
+        if (now >= batch.expires_at_ms) return this.#spawn(batch, () => this.#expireUnvalidated(batch));
+        return this.#spawn(batch, () => ingestBatch(this.#deps, batch));
+      case 'in_progress':
+        if (now >= batch.expires_at_ms) {
+          await store.stopUnstartedItems(batch.id, 'expired');
+          if (now >= batch.expires_at_ms + options.expiryGraceMs) this.#abortInFlight(batch.id, 'expired');
+        }
+        return this.#finalizeIfDone(batch);
+      case 'cancelling':
+        await store.stopUnstartedItems(batch.id, 'cancelled');
+        if (now >= (batch.cancelling_at_ms ?? now) + options.cancelGraceMs) this.#abortInFlight(batch.id, 'cancelled');
+        return this.#finalizeIfDone(batch);
+      case 'finalizing':
+        return this.#spawn(batch, () => this.#finalize(batch));
+      default:
+        return;
+    }
+  }
+
+  async #finalizeIfDone(batch: BatchRecord): Promise<void> {
+    const { queued, leased } = await this.#deps.store.unfinishedCounts(batch.id);
+    if (queued + leased > 0) return;
+    const expired = this.#deps.clock.nowMs() >= batch.expires_at_ms;
+    if (batch.status === 'in_progress' && !expired) {
+      await this.#deps.store.markFinalizing(batch.id, this.#deps.clock.nowMs());
+    }
+    this.#spawn(batch, () => this.#finalize(batch));
+  }
+
+  async #finalize(batch: BatchRecord): Promise<void> {
+    const status = await finalizeBatch(this.#deps, batch);
+    this.#deps.logger.info({ batchId: batch.id, status }, 'batch finished');
+  }
+
+  /** A batch still validating at its deadline: its file never got checked, so nothing ran. */
+  async #expireUnvalidated(batch: BatchRecord): Promise<void> {
+    await this.#deps.store.markInProgress(batch.id, 0, null, this.#deps.clock.nowMs());
+    await this.#deps.store.completeBatch(batch.id, 'expired', { output: null, error: null }, this.#deps.clock.nowMs());
+  }
+
+  #abortInFlight(batchId: string, reason: 'cancelled' | 'expired'): void {
+    for (const dispatcher of this.#dispatchers) dispatcher.abortBatch(batchId, reason);
+  }
+
+  #spawn(batch: BatchRecord, task: () => Promise<void>): void {
+    const run = task()
+      .catch((err: unknown) => {
+        this.#deps.logger.error({ batchId: batch.id, status: batch.status, err: coerceError(err).message }, 'batch step failed; will retry');
+      })
+      .finally(() => this.#tasks.delete(batch.id));
+    this.#tasks.set(batch.id, run);
+  }
+
+  async #sweepFiles(): Promise<void> {
+    const { store, blobs, clock } = this.#deps;
+    const now = clock.nowMs();
+    if (now - this.#lastFileSweepMs < FILE_SWEEP_EVERY_MS) return;
+    this.#lastFileSweepMs = now;
+    for (const id of await store.deleteExpiredFiles(now, 1_000)) await blobs.remove(id);
+  }
+}

@@ -1,0 +1,89 @@
+import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
+import { classifyTransportError } from './classify.ts';
+import { ProviderError, type Upstream, type UpstreamStream } from './provider.ts';
+
+/** How to reach one OpenAI-compatible endpoint. */
+export interface OpenAiCompatibleOptions {
+  name: string;
+  /** Base URL including the version prefix, e.g. `https://api.openai.com/v1`. */
+  baseUrl: string;
+  apiKey: string | null;
+  maxConcurrency: number;
+  /** Time to wait for response headers. @default 600_000 */
+  headersTimeoutMs: number;
+  /** Longest gap between body chunks. @default 600_000 */
+  bodyTimeoutMs: number;
+  /** Largest response body accepted. @default 64 MiB */
+  maxResponseBytes: number;
+}
+
+const FORWARDED_RESPONSE_HEADERS = /^(content-type|x-request-id|openai-.*|x-ratelimit-.*|retry-after(-ms)?)$/i;
+
+/** An upstream reached through an undici Pool with explicit timeouts. */
+export function createOpenAiCompatible(opts: OpenAiCompatibleOptions): Upstream {
+  const base = new URL(opts.baseUrl);
+  const prefix = base.pathname.replace(/\/+$/, '');
+  const pool = new Pool(base.origin, {
+    connections: opts.maxConcurrency,
+    headersTimeout: opts.headersTimeoutMs,
+    bodyTimeout: opts.bodyTimeoutMs,
+    keepAliveTimeout: 30_000,
+  });
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+  if (opts.apiKey) headers.authorization = `Bearer ${opts.apiKey}`;
+  // `/v1/chat/completions` against a base of `…/v1` becomes `…/v1/chat/completions`.
+  const pathFor = (path: string): string => prefix + path.replace(/^\/v1(?=\/|$)/, '');
+
+  const request = async (method: 'GET' | 'POST', path: string, body: string | undefined, signal: AbortSignal) => {
+    try {
+      return await pool.request({ method, path: pathFor(path), headers, body: body ?? null, signal });
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      throw classifyTransportError(err);
+    }
+  };
+
+  return {
+    name: opts.name,
+    maxConcurrency: opts.maxConcurrency,
+    send: async ({ path, body, signal }) => {
+      const res = await request('POST', path, body, signal);
+      const text = await readBody(res, opts.maxResponseBytes, signal);
+      const rid = res.headers['x-request-id'];
+      return { status: res.statusCode, headers: res.headers, body: text, requestId: typeof rid === 'string' ? rid : null };
+    },
+    forward: async ({ method, path, body, signal }): Promise<UpstreamStream> => {
+      const res = await request(method, path, body, signal);
+      const passed: Record<string, string> = {};
+      for (const [key, value] of Object.entries(res.headers)) {
+        if (typeof value === 'string' && FORWARDED_RESPONSE_HEADERS.test(key)) passed[key] = value;
+      }
+      return { status: res.statusCode, headers: passed, body: res.body };
+    },
+    close: async () => {
+      await pool.close();
+    },
+  };
+}
+
+async function readBody(res: Dispatcher.ResponseData, maxBytes: number, signal: AbortSignal): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of res.body) {
+      const buf = chunk as Buffer;
+      size += buf.length;
+      if (size > maxBytes) {
+        res.body.destroy();
+        throw new ProviderError('invalid_response', `upstream response exceeded ${maxBytes} bytes`);
+      }
+      chunks.push(buf);
+    }
+  } catch (err) {
+    if (err instanceof ProviderError) throw err;
+    if (signal.aborted) throw signal.reason;
+    throw classifyTransportError(err);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}

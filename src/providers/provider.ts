@@ -1,0 +1,78 @@
+import type { Readable } from 'node:stream';
+
+/** One call to an upstream. `path` is OpenAI's (`/v1/chat/completions`); `body` is JSON text. */
+export interface UpstreamRequest {
+  path: string;
+  body: string;
+  signal: AbortSignal;
+}
+
+/** Any HTTP answer, 2xx or not; only transport failures throw. */
+export interface UpstreamResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  requestId: string | null;
+}
+
+/** A streamed answer for the real-time passthrough. */
+export interface UpstreamStream {
+  status: number;
+  headers: Record<string, string>;
+  body: Readable;
+}
+
+/** An OpenAI-compatible endpoint the engine sends lines to. */
+export interface Upstream {
+  readonly name: string;
+  /** Requests this upstream may have in flight at once. */
+  readonly maxConcurrency: number;
+  send(req: UpstreamRequest): Promise<UpstreamResponse>;
+  /** Forwards a request as is and streams the answer back (status and body passed through). */
+  forward(req: { method: 'GET' | 'POST'; path: string; body?: string; signal: AbortSignal }): Promise<UpstreamStream>;
+  close(): Promise<void>;
+}
+
+/** Chooses the upstream for a model (server configuration only, never the request line). */
+export interface UpstreamRegistry {
+  resolve(model: string): Upstream | null;
+  all(): readonly Upstream[];
+  close(): Promise<void>;
+}
+
+export const PROVIDER_ERROR_KINDS = ['rate_limited', 'timeout', 'connection', 'server', 'client', 'invalid_response'] as const;
+export type ProviderErrorKind = (typeof PROVIDER_ERROR_KINDS)[number];
+
+/**
+ * An upstream failure classified once: the engine never looks at HTTP statuses or socket codes.
+ * `maybeSent` marks failures after the request may have reached the model (reset after write,
+ * timeout): retrying them can cost money, so they are counted apart.
+ */
+export class ProviderError extends Error {
+  override name = 'ProviderError';
+  readonly kind: ProviderErrorKind;
+  readonly status: number | null;
+  readonly retryAfterMs: number | null;
+  readonly maybeSent: boolean;
+  /** Set when the upstream itself said whether to retry (`x-should-retry`). */
+  readonly shouldRetry: boolean | null;
+
+  constructor(
+    kind: ProviderErrorKind,
+    message: string,
+    opts: { status?: number; retryAfterMs?: number | null; maybeSent?: boolean; shouldRetry?: boolean | null; cause?: unknown } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.kind = kind;
+    this.status = opts.status ?? null;
+    this.retryAfterMs = opts.retryAfterMs ?? null;
+    this.maybeSent = opts.maybeSent ?? true;
+    this.shouldRetry = opts.shouldRetry ?? null;
+  }
+
+  /** 408, 409, 429, ≥500, timeouts, connection errors and bad bodies are retried; other 4xx never. */
+  get retryable(): boolean {
+    if (this.shouldRetry !== null) return this.shouldRetry;
+    return this.kind !== 'client';
+  }
+}

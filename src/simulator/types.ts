@@ -1,0 +1,79 @@
+/** Public types of the simulated OpenAI-compatible upstream (re-exported by simulator.ts). */
+
+/** Source of time; tests inject a manual one. Latency timers still use real timers. */
+export interface SimClock {
+  nowMs(): number;
+}
+
+export interface SimCapacity {
+  /** Requests processed concurrently. */
+  slots: number;
+  /** Requests allowed to wait (FIFO) for a slot; beyond that the answer is 503. */
+  queue: number;
+  /** Extra latency per request waiting in the queue when a request starts service. @default 0 */
+  latencyPerQueuedMs?: number;
+}
+
+export interface SimulatorOptions {
+  /** Mean added latency per request. @default 0 */
+  latencyMs?: number;
+  /** Uniform +- jitter around latencyMs. @default 0 */
+  latencyJitterMs?: number;
+  /** Requests per minute per model. @default undefined (no limit) */
+  rpm?: number;
+  /** Tokens per minute per model (prompt estimate + max tokens, 16 when absent). @default undefined */
+  tpm?: number;
+  /** Probability 0..1 of an injected fault on a request without a directive. @default 0 */
+  failRate?: number;
+  /** Statuses used for injected faults (429 ones carry retry-after). @default [500] */
+  failStatuses?: number[];
+  /** retry-after-ms sent with injected/directive 429s (retry-after is its ceil in seconds). @default 200 */
+  retryAfterMs?: number;
+  /** Optional JSONL call log path (appended, buffered, flushed on close()). */
+  logFile?: string;
+  /** PRNG seed for deterministic jitter and fault choice. @default 1 */
+  seed?: number;
+  clock?: SimClock;
+  /** Header-less "vLLM-like" mode: bounded concurrency and queue, 503 when the queue is full. */
+  capacity?: SimCapacity;
+  /** Returned by GET /v1/models; any model name is still accepted on requests. */
+  models?: string[];
+}
+
+/**
+ * Why a call did not get a plain answer: 'status' = scripted or random error status,
+ * 'reset' = socket destroyed before headers, 'reset-mid-body' = destroyed after part of the body,
+ * 'trickle' = slow but complete body, 'overloaded' = capacity-mode 503.
+ */
+export type SimFault =
+  | 'reset'
+  | 'reset-mid-body'
+  | 'hang'
+  | 'malformed'
+  | 'trickle'
+  | 'status'
+  | 'rate_limited'
+  | 'overloaded';
+
+export interface SimCall {
+  seq: number;
+  atMs: number;
+  path: string;
+  model: string | null;
+  /** Status answered; 0 when nothing was answered (reset, hang). */
+  status: number;
+  bodySha256: string;
+  marker: string | null;
+  fault: SimFault | null;
+}
+
+export interface Simulator {
+  /** Defaults: host 127.0.0.1, port 0. url has no /v1 suffix. */
+  listen(port?: number, host?: string): Promise<{ url: string; port: number }>;
+  /** Closes the server, destroys every socket (hung ones too) and flushes the log file. */
+  close(): Promise<void>;
+  /** In-memory call log, a copy bounded to the last 1,000,000 entries. */
+  calls(): readonly SimCall[];
+  /** Clears the call log, rate-limit windows and `xN` directive counters. */
+  reset(): void;
+}

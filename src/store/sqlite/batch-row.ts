@@ -1,0 +1,58 @@
+import type { BatchStatus } from '../../protocol/batch.ts';
+import type { BatchRecord } from '../../domain/records.ts';
+
+/** A `batches` row as SQLite returns it. */
+export interface BatchRow {
+  id: string;
+  seq: number;
+  project: string;
+  endpoint: string;
+  input_file_id: string;
+  completion_window: string;
+  status: string;
+  model: string | null;
+  errors: string | null;
+  output_file_id: string | null;
+  error_file_id: string | null;
+  created_at_ms: number;
+  in_progress_at_ms: number | null;
+  expires_at_ms: number;
+  finalizing_at_ms: number | null;
+  completed_at_ms: number | null;
+  failed_at_ms: number | null;
+  expired_at_ms: number | null;
+  cancelling_at_ms: number | null;
+  cancelled_at_ms: number | null;
+  total: number;
+  completed: number;
+  failed: number;
+  input_tokens: number;
+  cached_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+  total_tokens: number;
+  metadata: string | null;
+  output_expires_after_seconds: number | null;
+}
+
+export function rowToBatch(row: BatchRow): BatchRecord {
+  const { seq: _seq, input_tokens, cached_tokens, output_tokens, reasoning_tokens, total_tokens, ...rest } = row;
+  return {
+    ...rest,
+    status: row.status as BatchStatus,
+    errors: row.errors === null ? null : (JSON.parse(row.errors) as BatchRecord['errors']),
+    metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, string>),
+    usage: { input_tokens, cached_tokens, output_tokens, reasoning_tokens, total_tokens },
+  };
+}
+
+export function batchToRow(b: BatchRecord, seq: number): BatchRow {
+  const { usage, ...rest } = b;
+  return {
+    ...rest,
+    seq,
+    errors: b.errors === null ? null : JSON.stringify(b.errors),
+    metadata: b.metadata === null ? null : JSON.stringify(b.metadata),
+    ...usage,
+  };
+}

@@ -1,0 +1,160 @@
+import type { Database, Statement } from 'better-sqlite3';
+import type { ClaimedItem, ItemOutcome } from '../../domain/records.ts';
+import { addUsage } from '../../domain/usage.ts';
+import { emptyUsage, type UsageTotals } from '../../domain/records.ts';
+
+interface BatchDelta {
+  completed: number;
+  failed: number;
+  usage: UsageTotals;
+}
+
+/**
+ * The durable item queue on SQLite's single writer. A claim is one UPDATE … RETURNING over the
+ * partial queue index; every result is fenced by `lease_gen`, so a late answer from a lease that
+ * was lost (worker frozen, process restarted) changes nothing.
+ */
+export class SqliteItemQueue {
+  readonly #db: Database;
+  readonly #claim: Statement;
+  readonly #respond: Statement;
+  readonly #fail: Statement;
+  readonly #retry: Statement;
+  readonly #release: Statement;
+  readonly #stop: Statement;
+  readonly #batchDelta: Statement;
+
+  constructor(db: Database) {
+    this.#db = db;
+    // Parameters: upstream, now, limit, leaseUntil. Earliest deadline first, then line order.
+    this.#claim = db.prepare(`
+      UPDATE items SET state = 'leased', attempts = attempts + 1, lease_gen = lease_gen + 1,
+        lease_expires_ms = @leaseUntil
+      WHERE item_id IN (
+        SELECT item_id FROM items
+        WHERE state = 'queued' AND upstream = @upstream AND not_before_ms <= @now
+        ORDER BY deadline_ms, item_id LIMIT @limit)
+      RETURNING item_id, batch_id, custom_id, endpoint, body, attempts, lease_gen`);
+    const fenced = `WHERE item_id = @item_id AND lease_gen = @lease_gen AND state = 'leased'`;
+    this.#respond = db.prepare(`
+      UPDATE items SET state = @state, status_code = @status_code, request_id = @request_id,
+        response_body = @response_body, finished_at_ms = @now, lease_expires_ms = NULL
+      ${fenced} RETURNING batch_id`);
+    this.#fail = db.prepare(`
+      UPDATE items SET state = 'failed', error_code = @code, error_message = @message,
+        finished_at_ms = @now, lease_expires_ms = NULL
+      ${fenced} RETURNING batch_id`);
+    this.#retry = db.prepare(`
+      UPDATE items SET state = 'queued', not_before_ms = @not_before_ms, lease_expires_ms = NULL,
+        attempts = attempts - @refund, last_error = @last_error
+      ${fenced}`);
+    this.#release = db.prepare(`
+      UPDATE items SET state = 'queued', lease_expires_ms = NULL, attempts = attempts - @refund
+      ${fenced}`);
+    this.#stop = db.prepare(`
+      UPDATE items SET state = @state, finished_at_ms = @now, lease_expires_ms = NULL ${fenced}`);
+    this.#batchDelta = db.prepare(`
+      UPDATE batches SET completed = completed + @completed, failed = failed + @failed,
+        input_tokens = input_tokens + @input_tokens, cached_tokens = cached_tokens + @cached_tokens,
+        output_tokens = output_tokens + @output_tokens,
+        reasoning_tokens = reasoning_tokens + @reasoning_tokens,
+        total_tokens = total_tokens + @total_tokens
+      WHERE id = @id`);
+  }
+
+  claim(upstream: string, limit: number, leaseMs: number, nowMs: number): ClaimedItem[] {
+    return this.#claim.all({ upstream, limit, now: nowMs, leaseUntil: nowMs + leaseMs }) as ClaimedItem[];
+  }
+
+  /** One transaction for the whole group: this is the group commit of design.md §3. */
+  record(outcomes: readonly ItemOutcome[], nowMs: number): number {
+    return this.#db.transaction(() => {
+      const deltas = new Map<string, BatchDelta>();
+      let applied = 0;
+      for (const outcome of outcomes) {
+        if (this.#applyOne(outcome, nowMs, deltas)) applied++;
+      }
+      for (const [id, d] of deltas) {
+        this.#batchDelta.run({ id, completed: d.completed, failed: d.failed, ...d.usage });
+      }
+      return applied;
+    })();
+  }
+
+  #applyOne(o: ItemOutcome, nowMs: number, deltas: Map<string, BatchDelta>): boolean {
+    const key = { item_id: o.item_id, lease_gen: o.lease_gen };
+    switch (o.kind) {
+      case 'response': {
+        const row = this.#respond.get({
+          ...key,
+          now: nowMs,
+          state: o.succeeded ? 'succeeded' : 'failed',
+          status_code: o.status_code,
+          request_id: o.request_id,
+          response_body: o.response_body,
+        }) as { batch_id: string } | undefined;
+        if (!row) return false;
+        const delta = deltaFor(deltas, row.batch_id);
+        if (o.succeeded) delta.completed++;
+        else delta.failed++;
+        if (o.usage) addUsage(delta.usage, o.usage);
+        return true;
+      }
+      case 'error': {
+        const row = this.#fail.get({ ...key, now: nowMs, code: o.code, message: o.message }) as
+          | { batch_id: string }
+          | undefined;
+        if (row) deltaFor(deltas, row.batch_id).failed++;
+        return row !== undefined;
+      }
+      case 'retry':
+        return (
+          this.#retry.run({
+            ...key,
+            not_before_ms: o.not_before_ms,
+            refund: o.refund_attempt ? 1 : 0,
+            last_error: o.last_error,
+          }).changes === 1
+        );
+      case 'stop':
+        return this.#stop.run({ ...key, state: o.state, now: nowMs }).changes === 1;
+      case 'release':
+        return this.#release.run({ ...key, refund: o.refund_attempt ? 1 : 0 }).changes === 1;
+    }
+  }
+
+  /** Requeues lost leases; poison items (too many lost leases) fail with an error line. */
+  releaseLeases(nowMs: number, all: boolean, poisonAfter: number): number {
+    return this.#db.transaction(() => {
+      const cutoff = all ? Number.MAX_SAFE_INTEGER : nowMs;
+      const poisoned = this.#db
+        .prepare(
+          `UPDATE items SET state = 'failed', error_code = 'internal_error', finished_at_ms = @now,
+             error_message = 'This request was abandoned: every attempt to process it was interrupted (' || (lease_losses + 1) || ' times).',
+             lease_expires_ms = NULL, lease_losses = lease_losses + 1
+           WHERE state = 'leased' AND lease_expires_ms <= @cutoff AND lease_losses + 1 >= @poisonAfter
+           RETURNING batch_id`,
+        )
+        .all({ now: nowMs, cutoff, poisonAfter }) as { batch_id: string }[];
+      for (const { batch_id } of poisoned) {
+        this.#batchDelta.run({ id: batch_id, completed: 0, failed: 1, ...emptyUsage() });
+      }
+      const released = this.#db
+        .prepare(
+          `UPDATE items SET state = 'queued', lease_expires_ms = NULL, lease_losses = lease_losses + 1
+           WHERE state = 'leased' AND lease_expires_ms <= ?`,
+        )
+        .run(cutoff).changes;
+      return released + poisoned.length;
+    })();
+  }
+}
+
+function deltaFor(deltas: Map<string, BatchDelta>, batchId: string): BatchDelta {
+  let d = deltas.get(batchId);
+  if (!d) {
+    d = { completed: 0, failed: 0, usage: emptyUsage() };
+    deltas.set(batchId, d);
+  }
+  return d;
+}

@@ -1,0 +1,100 @@
+import type { Database } from 'better-sqlite3';
+
+/**
+ * Append-only schema steps; `PRAGMA user_version` records how many ran. Times are epoch ms,
+ * JSON is text, ids are text (portable to Postgres, design rule S3).
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE api_keys (
+    key_hash TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL
+  );
+  CREATE TABLE files (
+    id TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER,
+    seq INTEGER NOT NULL
+  );
+  CREATE INDEX files_project_seq ON files (project, seq);
+  CREATE INDEX files_expiry ON files (expires_at_ms) WHERE expires_at_ms IS NOT NULL;
+  CREATE TABLE batches (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    project TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    input_file_id TEXT NOT NULL,
+    completion_window TEXT NOT NULL,
+    status TEXT NOT NULL,
+    model TEXT,
+    errors TEXT,
+    output_file_id TEXT,
+    error_file_id TEXT,
+    created_at_ms INTEGER NOT NULL,
+    in_progress_at_ms INTEGER,
+    expires_at_ms INTEGER NOT NULL,
+    finalizing_at_ms INTEGER,
+    completed_at_ms INTEGER,
+    failed_at_ms INTEGER,
+    expired_at_ms INTEGER,
+    cancelling_at_ms INTEGER,
+    cancelled_at_ms INTEGER,
+    total INTEGER NOT NULL DEFAULT 0,
+    completed INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+    total_tokens INTEGER NOT NULL DEFAULT 0,
+    metadata TEXT,
+    output_expires_after_seconds INTEGER
+  );
+  CREATE INDEX batches_project_seq ON batches (project, seq);
+  CREATE INDEX batches_status ON batches (status);
+  CREATE TABLE items (
+    item_id INTEGER PRIMARY KEY,
+    batch_id TEXT NOT NULL,
+    line_no INTEGER NOT NULL,
+    custom_id TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    upstream TEXT NOT NULL,
+    model TEXT NOT NULL,
+    body TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'queued',
+    deadline_ms INTEGER NOT NULL,
+    not_before_ms INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_gen INTEGER NOT NULL DEFAULT 0,
+    lease_expires_ms INTEGER,
+    lease_losses INTEGER NOT NULL DEFAULT 0,
+    status_code INTEGER,
+    request_id TEXT,
+    response_body TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    last_error TEXT,
+    finished_at_ms INTEGER,
+    UNIQUE (batch_id, custom_id)
+  );
+  CREATE INDEX items_queue ON items (upstream, deadline_ms, item_id) WHERE state = 'queued';
+  CREATE INDEX items_leases ON items (lease_expires_ms) WHERE state = 'leased';
+  CREATE INDEX items_batch_state ON items (batch_id, state);
+  `,
+];
+
+/** Brings the database to the newest schema, one transaction per step. */
+export function migrate(db: Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version] ?? '');
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}

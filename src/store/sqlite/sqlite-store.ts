@@ -1,0 +1,214 @@
+import BetterSqlite3 from 'better-sqlite3';
+import type { Database } from 'better-sqlite3';
+import type { BatchError, BatchListQuery } from '../../protocol/batch.ts';
+import type { FileListQuery } from '../../protocol/file.ts';
+import type { BatchRecord, FileRecord, FinishedItem } from '../../domain/records.ts';
+import { cancelEffect } from '../../domain/batch-state.ts';
+import type { FinalStatus, NewItem, Store } from '../store.ts';
+import { batchToRow, rowToBatch, type BatchRow } from './batch-row.ts';
+import { SqliteItemQueue } from './item-queue.ts';
+import { migrate } from './migrations.ts';
+
+/** Opens (creating if needed) the SQLite database at `path` in WAL mode with synchronous=FULL. */
+export function openSqlite(path: string): Database {
+  const db = new BetterSqlite3(path);
+  db.pragma('journal_mode = WAL');
+  // better-sqlite3 defaults to NORMAL, which can lose committed transactions on power loss.
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+/** The embedded store: one SQLite file, one writer (this process). */
+export function createSqliteStore(path: string): Store {
+  const db = openSqlite(path);
+  const queue = new SqliteItemQueue(db);
+  const q = {
+    batchById: db.prepare(`SELECT * FROM batches WHERE id = ?`),
+    batchInProject: db.prepare(`SELECT * FROM batches WHERE id = ? AND project = ?`),
+    fileInProject: db.prepare(`SELECT * FROM files WHERE id = ? AND project = ?`),
+  };
+  const getBatchRow = (id: string) => q.batchById.get(id) as BatchRow | undefined;
+
+  const store: Store = {
+    hasApiKeys: async () => db.prepare(`SELECT 1 FROM api_keys LIMIT 1`).get() !== undefined,
+    insertApiKey: async (key) => {
+      db.prepare(`INSERT INTO api_keys (key_hash, project, created_at_ms) VALUES (@key_hash, @project, @created_at_ms)`).run(key);
+    },
+    projectForKeyHash: async (hash) => {
+      const row = db.prepare(`SELECT project FROM api_keys WHERE key_hash = ?`).get(hash) as { project: string } | undefined;
+      return row?.project ?? null;
+    },
+
+    insertFile: async (file) => insertFileRow(db, file),
+    getFile: async (project, id) => (q.fileInProject.get(id, project) as FileRecord | undefined) ?? null,
+    listFiles: async (project, query) => listFiles(db, project, query),
+    deleteFile: async (project, id) =>
+      db.prepare(`DELETE FROM files WHERE id = ? AND project = ?`).run(id, project).changes === 1,
+    deleteExpiredFiles: async (nowMs, limit) =>
+      (db.prepare(`DELETE FROM files WHERE id IN (SELECT id FROM files WHERE expires_at_ms <= ? LIMIT ?) RETURNING id`)
+        .all(nowMs, limit) as { id: string }[]).map((r) => r.id),
+
+    insertBatch: async (batch) => {
+      const seq = (db.prepare(`SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM batches`).get() as { seq: number }).seq;
+      const row = batchToRow(batch, seq);
+      const cols = Object.keys(row);
+      db.prepare(`INSERT INTO batches (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`).run(row);
+    },
+    getBatch: async (project, id) => {
+      const row = q.batchInProject.get(id, project) as BatchRow | undefined;
+      return row ? rowToBatch(row) : null;
+    },
+    listBatches: async (project, query) => listBatches(db, project, query),
+    requestCancel: async (project, id, nowMs) => requestCancel(db, project, id, nowMs),
+
+    batchesWithStatus: async (statuses) => {
+      const marks = statuses.map(() => '?').join(', ');
+      const rows = db.prepare(`SELECT * FROM batches WHERE status IN (${marks}) ORDER BY seq`).all(...statuses) as BatchRow[];
+      return rows.map(rowToBatch);
+    },
+    getBatchById: async (id) => {
+      const row = getBatchRow(id);
+      return row ? rowToBatch(row) : null;
+    },
+    resetIngest: async (batchId) => {
+      db.prepare(`DELETE FROM items WHERE batch_id = ?`).run(batchId);
+    },
+    insertItems: async (batchId, endpoint, deadlineMs, items) => insertItems(db, batchId, endpoint, deadlineMs, items),
+    markInProgress: async (batchId, total, model, nowMs) =>
+      db.prepare(`UPDATE batches SET status = 'in_progress', in_progress_at_ms = ?, total = ?, model = ? WHERE id = ? AND status = 'validating'`)
+        .run(nowMs, total, model, batchId).changes === 1,
+    markFailed: async (batchId, errors, nowMs) => markFailed(db, batchId, errors, nowMs),
+    stopUnstartedItems: async (batchId, state) =>
+      db.prepare(`UPDATE items SET state = ? WHERE batch_id = ? AND state = 'queued'`).run(state, batchId).changes,
+    unfinishedCounts: async (batchId) => {
+      const rows = db.prepare(`SELECT state, COUNT(*) AS n FROM items WHERE batch_id = ? AND state IN ('queued', 'leased') GROUP BY state`)
+        .all(batchId) as { state: string; n: number }[];
+      return {
+        queued: rows.find((r) => r.state === 'queued')?.n ?? 0,
+        leased: rows.find((r) => r.state === 'leased')?.n ?? 0,
+      };
+    },
+    markFinalizing: async (batchId, nowMs) => {
+      db.prepare(`UPDATE batches SET status = 'finalizing', finalizing_at_ms = COALESCE(finalizing_at_ms, ?) WHERE id = ? AND status = 'in_progress'`)
+        .run(nowMs, batchId);
+    },
+    finishedItems: (batchId, pageSize) => finishedItems(db, batchId, pageSize),
+    completeBatch: async (batchId, status, files, nowMs) => completeBatch(db, batchId, status, files, nowMs),
+
+    claimItems: async (upstream, limit, leaseMs, nowMs) => queue.claim(upstream, limit, leaseMs, nowMs),
+    recordOutcomes: async (outcomes, nowMs) => queue.record(outcomes, nowMs),
+    releaseLeases: async (nowMs, opts) => queue.releaseLeases(nowMs, opts.all, opts.poisonAfter),
+    nextDueMs: async (upstream) => {
+      const row = db.prepare(`SELECT MIN(not_before_ms) AS due FROM items WHERE state = 'queued' AND upstream = ?`).get(upstream) as { due: number | null };
+      return row.due;
+    },
+    close: async () => {
+      db.close();
+    },
+  };
+  return store;
+}
+
+function insertFileRow(db: Database, file: FileRecord): void {
+  db.prepare(
+    `INSERT INTO files (id, project, purpose, filename, bytes, created_at_ms, expires_at_ms, seq)
+     VALUES (@id, @project, @purpose, @filename, @bytes, @created_at_ms, @expires_at_ms,
+       (SELECT COALESCE(MAX(seq), 0) + 1 FROM files))`,
+  ).run(file);
+}
+
+const FILE_COLUMNS = 'id, project, purpose, filename, bytes, created_at_ms, expires_at_ms';
+
+function listFiles(db: Database, project: string, query: FileListQuery): FileRecord[] {
+  const desc = query.order === 'desc';
+  const params: unknown[] = [project];
+  let where = 'project = ?';
+  if (query.purpose !== undefined) {
+    where += ' AND purpose = ?';
+    params.push(query.purpose);
+  }
+  if (query.after !== undefined) {
+    where += ` AND seq ${desc ? '<' : '>'} COALESCE((SELECT seq FROM files WHERE id = ? AND project = ?), ${desc ? '-1' : '9e18'})`;
+    params.push(query.after, project);
+  }
+  const sql = `SELECT ${FILE_COLUMNS} FROM files WHERE ${where} ORDER BY seq ${desc ? 'DESC' : 'ASC'} LIMIT ?`;
+  return db.prepare(sql).all(...params, query.limit + 1) as FileRecord[];
+}
+
+function listBatches(db: Database, project: string, query: BatchListQuery): BatchRecord[] {
+  const params: unknown[] = [project];
+  let where = 'project = ?';
+  if (query.after !== undefined) {
+    where += ' AND seq < COALESCE((SELECT seq FROM batches WHERE id = ? AND project = ?), -1)';
+    params.push(query.after, project);
+  }
+  const rows = db.prepare(`SELECT * FROM batches WHERE ${where} ORDER BY seq DESC LIMIT ?`).all(...params, query.limit + 1) as BatchRow[];
+  return rows.map(rowToBatch);
+}
+
+function requestCancel(db: Database, project: string, id: string, nowMs: number): BatchRecord | null {
+  return db.transaction(() => {
+    const row = db.prepare(`SELECT * FROM batches WHERE id = ? AND project = ?`).get(id, project) as BatchRow | undefined;
+    if (!row) return null;
+    const batch = rowToBatch(row);
+    if (cancelEffect(batch.status) !== 'start') return batch;
+    db.prepare(`UPDATE batches SET status = 'cancelling', cancelling_at_ms = ? WHERE id = ?`).run(nowMs, id);
+    db.prepare(`UPDATE items SET state = 'cancelled' WHERE batch_id = ? AND state = 'queued'`).run(id);
+    return { ...batch, status: 'cancelling' as const, cancelling_at_ms: nowMs };
+  })();
+}
+
+function insertItems(db: Database, batchId: string, endpoint: string, deadlineMs: number, items: NewItem[]): number[] {
+  const insert = db.prepare(
+    `INSERT OR IGNORE INTO items (batch_id, line_no, custom_id, endpoint, upstream, model, body, deadline_ms)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  return db.transaction(() => {
+    const duplicates: number[] = [];
+    for (const it of items) {
+      const r = insert.run(batchId, it.line_no, it.custom_id, endpoint, it.upstream, it.model, it.body, deadlineMs);
+      if (r.changes === 0) duplicates.push(it.line_no);
+    }
+    return duplicates;
+  })();
+}
+
+function markFailed(db: Database, batchId: string, errors: BatchError[], nowMs: number): void {
+  db.transaction(() => {
+    db.prepare(`UPDATE batches SET status = 'failed', failed_at_ms = ?, errors = ? WHERE id = ?`)
+      .run(nowMs, JSON.stringify(errors), batchId);
+    db.prepare(`DELETE FROM items WHERE batch_id = ?`).run(batchId);
+  })();
+}
+
+async function* finishedItems(db: Database, batchId: string, pageSize: number): AsyncGenerator<FinishedItem> {
+  const page = db.prepare(
+    `SELECT item_id, custom_id, state, status_code, request_id, response_body, error_code, error_message
+     FROM items WHERE batch_id = ? AND item_id > ? ORDER BY item_id LIMIT ?`,
+  );
+  let after = 0;
+  for (;;) {
+    const rows = page.all(batchId, after, pageSize) as (FinishedItem & { item_id: number })[];
+    if (rows.length === 0) return;
+    for (const row of rows) yield row;
+    after = rows[rows.length - 1]?.item_id ?? after;
+  }
+}
+
+function completeBatch(
+  db: Database,
+  batchId: string,
+  status: FinalStatus,
+  files: { output: FileRecord | null; error: FileRecord | null },
+  nowMs: number,
+): void {
+  const stampColumn = { completed: 'completed_at_ms', expired: 'expired_at_ms', cancelled: 'cancelled_at_ms' }[status];
+  db.transaction(() => {
+    if (files.output) insertFileRow(db, files.output);
+    if (files.error) insertFileRow(db, files.error);
+    db.prepare(`UPDATE batches SET status = ?, ${stampColumn} = ?, output_file_id = ?, error_file_id = ? WHERE id = ?`)
+      .run(status, nowMs, files.output?.id ?? null, files.error?.id ?? null, batchId);
+  })();
+}
