@@ -28,18 +28,38 @@ export interface ServerRuntime {
 }
 
 /** The composition root: Config → store, upstreams, engine, app. The only place that picks them. */
-export async function createServerRuntime(config: Config, logger: Logger, clock: Clock = systemClock): Promise<ServerRuntime> {
+export async function createServerRuntime(
+  config: Config,
+  logger: Logger,
+  clock: Clock = systemClock,
+): Promise<ServerRuntime> {
   mkdirSync(config.dataDir, { recursive: true });
   const releaseLock = acquirePidLock(join(config.dataDir, 'server.pid'));
   const store = createSqliteStore(join(config.dataDir, 'openbatch.db'));
   const blobs = await createFsBlobStore(config.dataDir);
-  const upstreams = createUpstreamRegistry(config.upstreams.map((u) => ({ upstream: buildUpstream(u, config), models: u.models })));
+  const upstreams = createUpstreamRegistry(
+    config.upstreams.map((u) => ({ upstream: buildUpstream(u, config, clock), models: u.models })),
+  );
   const { limits, engine: e } = config;
   const engine = createEngine({
-    store, blobs, upstreams, clock, logger,
+    store,
+    blobs,
+    upstreams,
+    clock,
+    logger,
     options: {
-      limits: { maxLines: limits.maxLines, maxEmbeddingInputs: limits.maxEmbeddingInputs, maxLineBytes: limits.maxLineBytes, maxJsonDepth: limits.maxJsonDepth },
-      retry: { ...DEFAULT_RETRY_POLICY, maximumAttempts: e.maxAttempts, initialIntervalMs: e.retryInitialMs, maximumIntervalMs: Math.max(e.retryMaxMs, e.retryInitialMs) },
+      limits: {
+        maxLines: limits.maxLines,
+        maxEmbeddingInputs: limits.maxEmbeddingInputs,
+        maxLineBytes: limits.maxLineBytes,
+        maxJsonDepth: limits.maxJsonDepth,
+      },
+      retry: {
+        ...DEFAULT_RETRY_POLICY,
+        maximumAttempts: e.maxAttempts,
+        initialIntervalMs: e.retryInitialMs,
+        maximumIntervalMs: Math.max(e.retryMaxMs, e.retryInitialMs),
+      },
       requestTimeoutMs: e.requestTimeoutMs,
       leaseMs: e.requestTimeoutMs + 60_000,
       cancelGraceMs: e.cancelGraceMs,
@@ -50,14 +70,29 @@ export async function createServerRuntime(config: Config, logger: Logger, clock:
       shutdownGraceMs: e.shutdownGraceMs,
     },
   });
-  const staticKeys = new Map([...config.apiKeys].map(([key, project]) => [hashApiKey(key), project]));
+  const staticKeys = new Map(
+    [...config.apiKeys].map(([key, project]) => [hashApiKey(key), project]),
+  );
   const app = createApp({
-    store, blobs, upstreams, engine, clock, logger, staticKeys,
-    limits: { maxFileBytes: limits.maxFileBytes, maxBatchFileBytes: limits.maxBatchFileBytes, maxJsonBodyBytes: limits.maxJsonBodyBytes },
+    store,
+    blobs,
+    upstreams,
+    engine,
+    clock,
+    logger,
+    staticKeys,
+    limits: {
+      maxFileBytes: limits.maxFileBytes,
+      maxBatchFileBytes: limits.maxBatchFileBytes,
+      maxJsonBodyBytes: limits.maxJsonBodyBytes,
+    },
   });
   await engine.start();
   return {
-    app, engine, store, upstreams,
+    app,
+    engine,
+    store,
+    upstreams,
     close: async () => {
       await engine.stop();
       await upstreams.close();
@@ -67,7 +102,7 @@ export async function createServerRuntime(config: Config, logger: Logger, clock:
   };
 }
 
-function buildUpstream(u: UpstreamConfig, config: Config) {
+function buildUpstream(u: UpstreamConfig, config: Config, clock: Clock) {
   return createOpenAiCompatible({
     name: u.name,
     baseUrl: u.baseUrl,
@@ -76,11 +111,17 @@ function buildUpstream(u: UpstreamConfig, config: Config) {
     headersTimeoutMs: config.engine.requestTimeoutMs,
     bodyTimeoutMs: config.engine.requestTimeoutMs,
     maxResponseBytes: 64 * 1024 * 1024,
+    nowMs: () => clock.nowMs(),
   });
 }
 
 /** Stores a new API key's hash for `project` in the data directory's database. */
-export async function storeApiKey(dataDir: string, keyHash: string, project: string, nowMs: number): Promise<void> {
+export async function storeApiKey(
+  dataDir: string,
+  keyHash: string,
+  project: string,
+  nowMs: number,
+): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
   const store = createSqliteStore(join(dataDir, 'openbatch.db'));
   try {

@@ -34,7 +34,11 @@ export function authMiddleware(deps: ApiDeps): MiddlewareHandler<ApiEnv> {
     const hash = hashApiKey(key);
     const project = deps.staticKeys.get(hash) ?? (await deps.store.projectForKeyHash(hash));
     if (!project) {
-      throw new AppError('unauthenticated', `Incorrect API key provided: ${maskKey(key)}. You can create an API key with 'openbatch keys create'.`, { wireCode: 'invalid_api_key' });
+      throw new AppError(
+        'unauthenticated',
+        `Incorrect API key provided: ${maskKey(key)}. You can create an API key with 'openbatch keys create'.`,
+        { wireCode: 'invalid_api_key' },
+      );
     }
     c.set('project', project);
     return next();

@@ -28,20 +28,34 @@ const TYPE: Record<AppErrorCode, string> = {
 /** The one place an error becomes an HTTP status and OpenAI's envelope. */
 export function errorResponse(c: Context, err: unknown, logger: Logger): Response {
   if (err instanceof AppError) {
-    const body: ErrorBody = { error: { message: err.message, type: TYPE[err.code], param: err.param, code: err.wireCode } };
+    const body: ErrorBody = {
+      error: { message: err.message, type: TYPE[err.code], param: err.param, code: err.wireCode },
+    };
     if (err.code === 'unauthenticated') c.header('www-authenticate', 'Bearer realm="OpenAI API"');
     return c.json(body, STATUS[err.code]);
   }
   // Only our own bugs reach here; the message stays generic so nothing internal leaks.
   logger.error({ err: coerceError(err).message, path: c.req.path }, 'unhandled error');
-  const body: ErrorBody = { error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null } };
+  const body: ErrorBody = {
+    error: {
+      message: 'The server had an error while processing your request.',
+      type: 'server_error',
+      param: null,
+      code: null,
+    },
+  };
   return c.json(body, 500);
 }
 
 /** OpenAI's answer for a route that does not exist. */
 export function notFoundResponse(c: Context): Response {
   const body: ErrorBody = {
-    error: { message: `Invalid URL (${c.req.method} ${c.req.path})`, type: 'invalid_request_error', param: null, code: null },
+    error: {
+      message: `Invalid URL (${c.req.method} ${c.req.path})`,
+      type: 'invalid_request_error',
+      param: null,
+      code: null,
+    },
   };
   return c.json(body, 404);
 }

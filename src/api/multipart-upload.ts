@@ -1,5 +1,6 @@
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import busboy from 'busboy';
 import { badRequest } from '../domain/app-error.ts';
 import type { BlobStore, BlobWriter } from '../store/blobs/blob-store.ts';
@@ -9,7 +10,13 @@ const SNIFF_BYTES = 64 * 1024;
 /** What a multipart upload produced: the file already streamed into an uncommitted blob. */
 export interface ReceivedUpload {
   fields: Map<string, string>;
-  file: { writer: BlobWriter; filename: string; bytes: number; truncated: boolean; head: string } | null;
+  file: {
+    writer: BlobWriter;
+    filename: string;
+    bytes: number;
+    truncated: boolean;
+    head: string;
+  } | null;
 }
 
 /**
@@ -25,11 +32,16 @@ export async function receiveUpload(
   maxFileBytes: number,
 ): Promise<ReceivedUpload> {
   if (!contentType.toLowerCase().startsWith('multipart/form-data') || body === null) {
-    throw badRequest(`Invalid Content-Type header (${contentType || 'none'}), expected multipart/form-data.`);
+    throw badRequest(
+      `Invalid Content-Type header (${contentType || 'none'}), expected multipart/form-data.`,
+    );
   }
   let parser: busboy.Busboy;
   try {
-    parser = busboy({ headers: { 'content-type': contentType }, limits: { fileSize: maxFileBytes, files: 1, fields: 32, fieldSize: 64 * 1024 } });
+    parser = busboy({
+      headers: { 'content-type': contentType },
+      limits: { fileSize: maxFileBytes, files: 1, fields: 32, fieldSize: 64 * 1024 },
+    });
   } catch (err) {
     throw badRequest(`Invalid multipart body: ${(err as Error).message}`);
   }
@@ -44,7 +56,7 @@ export async function receiveUpload(
     fileDone.push(writeFilePart(stream, info.filename, blobs, blobKey, result));
   });
   try {
-    await pipeline(Readable.fromWeb(body as import('node:stream/web').ReadableStream), parser);
+    await pipeline(Readable.fromWeb(body as WebReadableStream), parser);
     await Promise.all(fileDone);
   } catch (err) {
     await result.file?.writer.abort();
@@ -62,7 +74,13 @@ async function writeFilePart(
 ): Promise<void> {
   const writer = await blobs.createWriter(blobKey);
   const sniffer = new HeadSniffer();
-  result.file = { writer, filename: filename || 'unknown_file', bytes: 0, truncated: false, head: '' };
+  result.file = {
+    writer,
+    filename: filename || 'unknown_file',
+    bytes: 0,
+    truncated: false,
+    head: '',
+  };
   await pipeline(stream, sniffer, writer.stream);
   result.file.bytes = sniffer.bytes;
   result.file.truncated = stream.truncated === true;

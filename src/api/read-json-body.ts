@@ -5,12 +5,17 @@ import { jsonNestingDepth } from '../lib/json-depth.ts';
 const MAX_BODY_DEPTH = 256;
 
 /** Reads a JSON request body with a size cap; empty bodies give `{}` (v4 SDKs send them). */
-export async function readJsonBody(req: Request, maxBytes: number): Promise<{ text: string; value: unknown }> {
+export async function readJsonBody(
+  req: Request,
+  maxBytes: number,
+): Promise<{ text: string; value: unknown }> {
   const length = Number(req.headers.get('content-length') ?? '0');
-  if (length > maxBytes) throw badRequest(`Request body too large: the limit is ${maxBytes} bytes.`);
+  if (length > maxBytes)
+    throw badRequest(`Request body too large: the limit is ${maxBytes} bytes.`);
   const text = await readCapped(req, maxBytes);
   if (text.trim() === '') return { text: '{}', value: {} };
-  if (jsonNestingDepth(text) > MAX_BODY_DEPTH) throw badRequest(`Request body nested deeper than ${MAX_BODY_DEPTH} levels.`);
+  if (jsonNestingDepth(text) > MAX_BODY_DEPTH)
+    throw badRequest(`Request body nested deeper than ${MAX_BODY_DEPTH} levels.`);
   try {
     return { text, value: JSON.parse(text) as unknown };
   } catch {
@@ -24,7 +29,8 @@ async function readCapped(req: Request, maxBytes: number): Promise<string> {
   let size = 0;
   for await (const chunk of req.body as unknown as AsyncIterable<Uint8Array>) {
     size += chunk.length;
-    if (size > maxBytes) throw badRequest(`Request body too large: the limit is ${maxBytes} bytes.`);
+    if (size > maxBytes)
+      throw badRequest(`Request body too large: the limit is ${maxBytes} bytes.`);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');

@@ -64,21 +64,40 @@ const upstreamFileSchema = z.object({
   maxConcurrency: positiveInt.default(64),
 });
 
-const fileSchema = z.object({
-  host: z.string().optional(),
-  port: positiveInt.optional(),
-  dataDir: z.string().optional(),
-  upstreams: z.array(upstreamFileSchema).optional(),
-  limits: z.object({
-    maxFileBytes: positiveInt, maxBatchFileBytes: positiveInt, maxJsonBodyBytes: positiveInt, maxLines: positiveInt,
-    maxEmbeddingInputs: positiveInt, maxLineBytes: positiveInt, maxJsonDepth: positiveInt,
-  }).partial().optional(),
-  engine: z.object({
-    requestTimeoutMs: positiveInt, maxAttempts: positiveInt, retryInitialMs: z.coerce.number().int().min(0), retryMaxMs: positiveInt,
-    cancelGraceMs: z.coerce.number().int().min(0), expiryGraceMs: z.coerce.number().int().min(0), shutdownGraceMs: z.coerce.number().int().min(0),
-    tickMs: positiveInt, poisonAfter: positiveInt,
-  }).partial().optional(),
-}).strict();
+const fileSchema = z
+  .object({
+    host: z.string().optional(),
+    port: positiveInt.optional(),
+    dataDir: z.string().optional(),
+    upstreams: z.array(upstreamFileSchema).optional(),
+    limits: z
+      .object({
+        maxFileBytes: positiveInt,
+        maxBatchFileBytes: positiveInt,
+        maxJsonBodyBytes: positiveInt,
+        maxLines: positiveInt,
+        maxEmbeddingInputs: positiveInt,
+        maxLineBytes: positiveInt,
+        maxJsonDepth: positiveInt,
+      })
+      .partial()
+      .optional(),
+    engine: z
+      .object({
+        requestTimeoutMs: positiveInt,
+        maxAttempts: positiveInt,
+        retryInitialMs: z.coerce.number().int().min(0),
+        retryMaxMs: positiveInt,
+        cancelGraceMs: z.coerce.number().int().min(0),
+        expiryGraceMs: z.coerce.number().int().min(0),
+        shutdownGraceMs: z.coerce.number().int().min(0),
+        tickMs: positiveInt,
+        poisonAfter: positiveInt,
+      })
+      .partial()
+      .optional(),
+  })
+  .strict();
 
 type Env = Record<string, string | undefined>;
 
@@ -86,21 +105,30 @@ type Env = Record<string, string | undefined>;
 export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Config {
   const configPath = cli.config ?? env.OPENBATCH_CONFIG;
   const file = configPath ? readConfigFile(configPath) : {};
-  const num = (name: string, fallback: number): number => (env[name] === undefined ? fallback : parseEnvInt(name, env[name]));
+  const num = (name: string, fallback: number): number =>
+    env[name] === undefined ? fallback : parseEnvInt(name, env[name]);
   const e = file.engine ?? {};
   const l = file.limits ?? {};
   return Object.freeze({
     host: cli.host ?? env.OPENBATCH_HOST ?? file.host ?? '127.0.0.1',
-    port: cli.port !== undefined ? parseEnvInt('--port', String(cli.port)) : num('OPENBATCH_PORT', file.port ?? 8080),
+    port:
+      cli.port !== undefined
+        ? parseEnvInt('--port', String(cli.port))
+        : num('OPENBATCH_PORT', file.port ?? 8080),
     dataDir: resolve(cli.dataDir ?? env.OPENBATCH_DATA_DIR ?? file.dataDir ?? '.openbatch'),
-    upstreams: file.upstreams ? file.upstreams.map((u) => fromFileUpstream(u, env)) : envUpstreams(env),
+    upstreams: file.upstreams
+      ? file.upstreams.map((u) => fromFileUpstream(u, env))
+      : envUpstreams(env),
     apiKeys: parseApiKeys(env.OPENBATCH_API_KEYS),
     allowPublicWithoutKeys: env.OPENBATCH_ALLOW_PUBLIC_WITHOUT_KEYS === '1',
     simulatorPort: num('OPENBATCH_SIMULATOR_PORT', 0),
     logLevel: env.OPENBATCH_LOG_LEVEL ?? 'info',
     limits: {
       maxFileBytes: num('OPENBATCH_MAX_FILE_BYTES', l.maxFileBytes ?? 512 * 1024 * 1024),
-      maxBatchFileBytes: num('OPENBATCH_MAX_BATCH_FILE_BYTES', l.maxBatchFileBytes ?? 200 * 1024 * 1024),
+      maxBatchFileBytes: num(
+        'OPENBATCH_MAX_BATCH_FILE_BYTES',
+        l.maxBatchFileBytes ?? 200 * 1024 * 1024,
+      ),
       maxJsonBodyBytes: l.maxJsonBodyBytes ?? 32 * 1024 * 1024,
       maxLines: num('OPENBATCH_MAX_LINES', l.maxLines ?? 50_000),
       maxEmbeddingInputs: l.maxEmbeddingInputs ?? 50_000,
@@ -123,7 +151,8 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
 
 function parseEnvInt(name: string, value: string | undefined): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name}: expected a non-negative integer, got '${value}'`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`${name}: expected a non-negative integer, got '${value}'`);
   return n;
 }
 
@@ -137,7 +166,9 @@ function readConfigFile(path: string): z.infer<typeof fileSchema> {
   const parsed = fileSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new Error(`config file ${path}: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+    throw new Error(
+      `config file ${path}: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`,
+    );
   }
   return parsed.data;
 }
@@ -146,20 +177,47 @@ function fromFileUpstream(u: z.infer<typeof upstreamFileSchema>, env: Env): Upst
   let apiKey: string | null = null;
   if (u.apiKeyEnv) {
     apiKey = env[u.apiKeyEnv] ?? null;
-    if (apiKey === null) throw new Error(`upstream '${u.name}': environment variable ${u.apiKeyEnv} is not set`);
+    if (apiKey === null)
+      throw new Error(`upstream '${u.name}': environment variable ${u.apiKeyEnv} is not set`);
   }
-  return { name: u.name, baseUrl: u.baseUrl, apiKey, models: u.models, maxConcurrency: u.maxConcurrency };
+  return {
+    name: u.name,
+    baseUrl: u.baseUrl,
+    apiKey,
+    models: u.models,
+    maxConcurrency: u.maxConcurrency,
+  };
 }
 
 /** One upstream from OPENBATCH_UPSTREAM_URL, or OpenAI itself when only OPENAI_API_KEY is set. */
 function envUpstreams(env: Env): UpstreamConfig[] {
-  const maxConcurrency = env.OPENBATCH_UPSTREAM_MAX_CONCURRENCY === undefined ? 64 : parseEnvInt('OPENBATCH_UPSTREAM_MAX_CONCURRENCY', env.OPENBATCH_UPSTREAM_MAX_CONCURRENCY);
+  const maxConcurrency =
+    env.OPENBATCH_UPSTREAM_MAX_CONCURRENCY === undefined
+      ? 64
+      : parseEnvInt('OPENBATCH_UPSTREAM_MAX_CONCURRENCY', env.OPENBATCH_UPSTREAM_MAX_CONCURRENCY);
   if (env.OPENBATCH_UPSTREAM_URL) {
-    if (!URL.canParse(env.OPENBATCH_UPSTREAM_URL)) throw new Error(`OPENBATCH_UPSTREAM_URL: not a URL`);
-    return [{ name: 'default', baseUrl: env.OPENBATCH_UPSTREAM_URL, apiKey: env.OPENBATCH_UPSTREAM_API_KEY ?? null, models: ['*'], maxConcurrency }];
+    if (!URL.canParse(env.OPENBATCH_UPSTREAM_URL))
+      throw new Error(`OPENBATCH_UPSTREAM_URL: not a URL`);
+    return [
+      {
+        name: 'default',
+        baseUrl: env.OPENBATCH_UPSTREAM_URL,
+        apiKey: env.OPENBATCH_UPSTREAM_API_KEY ?? null,
+        models: ['*'],
+        maxConcurrency,
+      },
+    ];
   }
   if (env.OPENAI_API_KEY) {
-    return [{ name: 'openai', baseUrl: 'https://api.openai.com/v1', apiKey: env.OPENAI_API_KEY, models: ['*'], maxConcurrency }];
+    return [
+      {
+        name: 'openai',
+        baseUrl: 'https://api.openai.com/v1',
+        apiKey: env.OPENAI_API_KEY,
+        models: ['*'],
+        maxConcurrency,
+      },
+    ];
   }
   return [];
 }
@@ -167,7 +225,10 @@ function envUpstreams(env: Env): UpstreamConfig[] {
 /** `OPENBATCH_API_KEYS=key1:projectA,key2:projectB` (a key without a project joins `default`). */
 function parseApiKeys(value: string | undefined): Map<string, string> {
   const keys = new Map<string, string>();
-  for (const entry of (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const at = entry.lastIndexOf(':');
     if (at > 0) keys.set(entry.slice(0, at), entry.slice(at + 1));
     else keys.set(entry, 'default');

@@ -1,6 +1,11 @@
 import type { BatchStatus } from '../protocol/batch.ts';
 
-export const TERMINAL_STATUSES: readonly BatchStatus[] = ['failed', 'completed', 'expired', 'cancelled'];
+export const TERMINAL_STATUSES: readonly BatchStatus[] = [
+  'failed',
+  'completed',
+  'expired',
+  'cancelled',
+];
 
 export const isTerminal = (status: BatchStatus): boolean => TERMINAL_STATUSES.includes(status);
 

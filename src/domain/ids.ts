@@ -10,7 +10,9 @@ function base62(length: number): string {
 
 /** OpenAI's time-prefixed hex layout: 8 hex of unix seconds, 4 random, `8190`, 16 random. */
 function timeHex(nowMs: number): string {
-  const seconds = Math.floor(nowMs / 1000).toString(16).padStart(8, '0');
+  const seconds = Math.floor(nowMs / 1000)
+    .toString(16)
+    .padStart(8, '0');
   const random = randomBytes(10).toString('hex');
   return `${seconds}${random.slice(0, 4)}8190${random.slice(4)}`;
 }

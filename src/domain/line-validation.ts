@@ -57,20 +57,22 @@ const REQUIRED_BODY_FIELD: Record<BatchEndpoint, { key: string; label: string }>
 const DEFAULT_MODERATION_MODEL = 'omni-moderation-latest';
 
 /** Validates one physical line of a batch input file (spec §3.5 codes and messages). */
-export function validateLine(
-  text: string | null,
-  lineNo: number,
-  ctx: LineContext,
-): LineVerdict {
+export function validateLine(text: string | null, lineNo: number, ctx: LineContext): LineVerdict {
   const fail = (code: string, message: string, param: string | null = null): LineVerdict => ({
     ok: false,
     error: { code, message, param, line: lineNo },
   });
   if (text === null) {
-    return fail('invalid_request', `This line exceeds the maximum line size of ${ctx.limits.maxLineBytes} bytes.`);
+    return fail(
+      'invalid_request',
+      `This line exceeds the maximum line size of ${ctx.limits.maxLineBytes} bytes.`,
+    );
   }
   if (jsonNestingDepth(text) > ctx.limits.maxJsonDepth) {
-    return fail('invalid_request', `This line exceeds the maximum JSON nesting depth of ${ctx.limits.maxJsonDepth}.`);
+    return fail(
+      'invalid_request',
+      `This line exceeds the maximum JSON nesting depth of ${ctx.limits.maxJsonDepth}.`,
+    );
   }
   let parsed: unknown;
   try {
@@ -94,11 +96,20 @@ function validateRequest(req: Record<string, unknown>, ctx: LineContext, fail: F
   }
   const { custom_id, method, url, body } = req;
   if (typeof custom_id !== 'string' || custom_id.length === 0 || custom_id.length > 512) {
-    return fail('invalid_request', 'custom_id must be a non-empty string of at most 512 characters.', 'custom_id');
+    return fail(
+      'invalid_request',
+      'custom_id must be a non-empty string of at most 512 characters.',
+      'custom_id',
+    );
   }
-  if (method !== 'POST') return fail('invalid_request', "Only the 'POST' method is supported.", 'method');
+  if (method !== 'POST')
+    return fail('invalid_request', "Only the 'POST' method is supported.", 'method');
   if (url !== ctx.endpoint) {
-    return fail('invalid_url', 'The URL provided for this request does not match the batch endpoint.', 'url');
+    return fail(
+      'invalid_url',
+      'The URL provided for this request does not match the batch endpoint.',
+      'url',
+    );
   }
   if (typeof body !== 'object' || Array.isArray(body)) {
     return fail('invalid_request', 'The body of this request must be a JSON object.', 'body');
@@ -114,26 +125,48 @@ function validateBody(
 ): LineVerdict {
   const forbidden = FORBIDDEN_BODY_KEYS.find((key) => key in body);
   if (forbidden) {
-    return fail('invalid_request', `The body parameter '${forbidden}' is not allowed: the upstream is chosen by the server.`, `body.${forbidden}`);
+    return fail(
+      'invalid_request',
+      `The body parameter '${forbidden}' is not allowed: the upstream is chosen by the server.`,
+      `body.${forbidden}`,
+    );
   }
   if (body.stream === true) {
-    return fail('streaming_unsupported', `${ENDPOINT_LABELS[ctx.endpoint]}: Streaming is not supported in the Batch API.`, 'body.stream');
+    return fail(
+      'streaming_unsupported',
+      `${ENDPOINT_LABELS[ctx.endpoint]}: Streaming is not supported in the Batch API.`,
+      'body.stream',
+    );
   }
-  const model = body.model ?? (ctx.endpoint === '/v1/moderations' ? DEFAULT_MODERATION_MODEL : undefined);
+  const model =
+    body.model ?? (ctx.endpoint === '/v1/moderations' ? DEFAULT_MODERATION_MODEL : undefined);
   if (typeof model !== 'string' || model.length === 0) {
     return fail('invalid_request', 'Model parameter is required.', 'body.model');
   }
   const required = REQUIRED_BODY_FIELD[ctx.endpoint];
-  const hasRequired = body[required.key] !== undefined || (ctx.endpoint === '/v1/responses' && body.prompt !== undefined);
+  const hasRequired =
+    body[required.key] !== undefined ||
+    (ctx.endpoint === '/v1/responses' && body.prompt !== undefined);
   if (!hasRequired) {
-    return fail('invalid_request', `${required.label} parameter is required.`, `body.${required.key}`);
+    return fail(
+      'invalid_request',
+      `${required.label} parameter is required.`,
+      `body.${required.key}`,
+    );
   }
   const upstream = ctx.routeModel(model);
   if (upstream === null) {
-    return fail('model_not_found', `The provided model '${model}' is not supported by the Batch API.`, 'body.model');
+    return fail(
+      'model_not_found',
+      `The provided model '${model}' is not supported by the Batch API.`,
+      'body.model',
+    );
   }
   const embeddingInputs = ctx.endpoint === '/v1/embeddings' ? countEmbeddingInputs(body.input) : 0;
-  return { ok: true, line: { custom_id, model, upstream, body: JSON.stringify(body), embeddingInputs } };
+  return {
+    ok: true,
+    line: { custom_id, model, upstream, body: JSON.stringify(body), embeddingInputs },
+  };
 }
 
 function countEmbeddingInputs(input: unknown): number {

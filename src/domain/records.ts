@@ -51,7 +51,14 @@ export interface BatchRecord {
 }
 
 /** Item lifecycle: queued → leased → (queued again on retry) → one terminal state. */
-export const ITEM_STATES = ['queued', 'leased', 'succeeded', 'failed', 'expired', 'cancelled'] as const;
+export const ITEM_STATES = [
+  'queued',
+  'leased',
+  'succeeded',
+  'failed',
+  'expired',
+  'cancelled',
+] as const;
 export type ItemState = (typeof ITEM_STATES)[number];
 
 /** An item handed to a dispatcher by a claim; `lease_gen` fences its result. */

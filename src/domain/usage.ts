@@ -1,6 +1,7 @@
 import type { UsageTotals } from './records.ts';
 
-const num = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
+const num = (value: unknown): number =>
+  typeof value === 'number' && Number.isFinite(value) ? value : 0;
 
 /**
  * Reads token usage from any endpoint's response body: chat/completions/embeddings use
@@ -13,8 +14,10 @@ export function usageFromResponse(body: unknown): UsageTotals | null {
   const u = usage as Record<string, Record<string, unknown> | number | undefined>;
   const input = num(u.input_tokens) || num(u.prompt_tokens);
   const output = num(u.output_tokens) || num(u.completion_tokens);
-  const inputDetails = (u.input_tokens_details ?? u.prompt_tokens_details) as Record<string, unknown> | undefined;
-  const outputDetails = (u.output_tokens_details ?? u.completion_tokens_details) as Record<string, unknown> | undefined;
+  const inputDetails = (u.input_tokens_details ?? u.prompt_tokens_details) as
+    Record<string, unknown> | undefined;
+  const outputDetails = (u.output_tokens_details ?? u.completion_tokens_details) as
+    Record<string, unknown> | undefined;
   return {
     input_tokens: input,
     cached_tokens: num(inputDetails?.cached_tokens),

@@ -1,6 +1,5 @@
 import type { ClaimedItem, ItemOutcome } from '../domain/records.ts';
 import { usageFromResponse } from '../domain/usage.ts';
-import { classifyStatus } from '../providers/classify.ts';
 import { ProviderError, type UpstreamResponse } from '../providers/provider.ts';
 import { nextDelayMs, type RetryPolicy } from './retry-policy.ts';
 
@@ -13,49 +12,109 @@ export interface Decision {
 }
 
 /** Turns an upstream answer into what is recorded for the item. */
-export function decideFromResponse(item: ClaimedItem, res: UpstreamResponse, policy: RetryPolicy, nowMs: number): Decision {
+export function decideFromResponse(
+  item: ClaimedItem,
+  res: UpstreamResponse,
+  policy: RetryPolicy,
+  nowMs: number,
+): Decision {
   const key = { item_id: item.item_id, lease_gen: item.lease_gen };
   const requestId = res.requestId ?? '';
-  const error = classifyStatus(res.status, res.headers, nowMs);
+  const error = res.failure;
   if (error === null) {
     let parsed: unknown;
     try {
       parsed = JSON.parse(res.body);
     } catch {
-      const bad = new ProviderError('invalid_response', `upstream answered ${res.status} with a body that is not JSON`);
+      const bad = new ProviderError(
+        'invalid_response',
+        `upstream answered ${res.status} with a body that is not JSON`,
+      );
       return decideFromError(item, bad, policy, nowMs);
     }
     return {
-      outcome: { kind: 'response', ...key, succeeded: true, status_code: res.status, request_id: requestId, response_body: res.body, usage: usageFromResponse(parsed) },
+      outcome: {
+        kind: 'response',
+        ...key,
+        succeeded: true,
+        status_code: res.status,
+        request_id: requestId,
+        response_body: res.body,
+        usage: usageFromResponse(parsed),
+      },
       cooldownMs: null,
       maybePaid: false,
     };
   }
-  const final: ItemOutcome = { kind: 'response', ...key, succeeded: false, status_code: res.status, request_id: requestId, response_body: errorBodyText(res.body, res.status), usage: null };
+  const final: ItemOutcome = {
+    kind: 'response',
+    ...key,
+    succeeded: false,
+    status_code: res.status,
+    request_id: requestId,
+    response_body: errorBodyText(res.body, res.status),
+    usage: null,
+  };
   if (error.kind === 'rate_limited' && !isQuotaError(res.body) && error.retryable) {
     const waitMs = nextDelayMs(policy, item.attempts, error.retryAfterMs);
     return {
-      outcome: { kind: 'retry', ...key, not_before_ms: nowMs + waitMs, refund_attempt: true, last_error: error.message },
+      outcome: {
+        kind: 'retry',
+        ...key,
+        not_before_ms: nowMs + waitMs,
+        refund_attempt: true,
+        last_error: error.message,
+      },
       cooldownMs: waitMs,
       maybePaid: false,
     };
   }
   if (error.retryable && !isQuotaError(res.body) && item.attempts < policy.maximumAttempts) {
     const waitMs = nextDelayMs(policy, item.attempts, error.retryAfterMs);
-    return { outcome: { kind: 'retry', ...key, not_before_ms: nowMs + waitMs, refund_attempt: false, last_error: error.message }, cooldownMs: null, maybePaid: false };
+    return {
+      outcome: {
+        kind: 'retry',
+        ...key,
+        not_before_ms: nowMs + waitMs,
+        refund_attempt: false,
+        last_error: error.message,
+      },
+      cooldownMs: null,
+      maybePaid: false,
+    };
   }
   return { outcome: final, cooldownMs: null, maybePaid: false };
 }
 
 /** Turns a transport failure (reset, timeout, bad body) into a retry or a final error line. */
-export function decideFromError(item: ClaimedItem, error: ProviderError, policy: RetryPolicy, nowMs: number): Decision {
+export function decideFromError(
+  item: ClaimedItem,
+  error: ProviderError,
+  policy: RetryPolicy,
+  nowMs: number,
+): Decision {
   const key = { item_id: item.item_id, lease_gen: item.lease_gen };
   if (error.retryable && item.attempts < policy.maximumAttempts) {
     const waitMs = nextDelayMs(policy, item.attempts, error.retryAfterMs);
-    return { outcome: { kind: 'retry', ...key, not_before_ms: nowMs + waitMs, refund_attempt: false, last_error: error.message }, cooldownMs: null, maybePaid: error.maybeSent };
+    return {
+      outcome: {
+        kind: 'retry',
+        ...key,
+        not_before_ms: nowMs + waitMs,
+        refund_attempt: false,
+        last_error: error.message,
+      },
+      cooldownMs: null,
+      maybePaid: error.maybeSent,
+    };
   }
   return {
-    outcome: { kind: 'error', ...key, code: 'upstream_error', message: `The request failed after ${item.attempts} attempt(s): ${error.message}.` },
+    outcome: {
+      kind: 'error',
+      ...key,
+      code: 'upstream_error',
+      message: `The request failed after ${item.attempts} attempt(s): ${error.message}.`,
+    },
     cooldownMs: null,
     maybePaid: error.maybeSent,
   };
@@ -72,6 +131,13 @@ function errorBodyText(body: string, status: number): string {
     JSON.parse(body);
     return body;
   } catch {
-    return JSON.stringify({ error: { message: body.slice(0, 2000) || `upstream answered ${status}`, type: 'upstream_error', param: null, code: null } });
+    return JSON.stringify({
+      error: {
+        message: body.slice(0, 2000) || `upstream answered ${status}`,
+        type: 'upstream_error',
+        param: null,
+        code: null,
+      },
+    });
   }
 }

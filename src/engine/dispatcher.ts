@@ -57,7 +57,10 @@ export class Dispatcher {
         const waitMs = await this.#fill();
         await this.#wake.wait(waitMs, signal);
       } catch (err) {
-        this.#deps.logger.error({ upstream: this.#upstream.name, err: coerceError(err).message }, 'dispatch loop error');
+        this.#deps.logger.error(
+          { upstream: this.#upstream.name, err: coerceError(err).message },
+          'dispatch loop error',
+        );
         await this.#wake.wait(IDLE_WAIT_MS, signal);
       }
     }
@@ -69,7 +72,8 @@ export class Dispatcher {
     while (this.#inFlight.size > 0 && this.#deps.clock.nowMs() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    for (const flight of this.#inFlight.values()) flight.controller.abort('shutdown' satisfies StopReason);
+    for (const flight of this.#inFlight.values())
+      flight.controller.abort('shutdown' satisfies StopReason);
     while (this.#inFlight.size > 0) await new Promise((resolve) => setTimeout(resolve, 5));
   }
 
@@ -117,7 +121,12 @@ export class Dispatcher {
       this.#apply(decideFromResponse(item, res, options.retry, clock.nowMs()));
     } catch (err) {
       if (stopSignal.aborted) return this.#stopped(item, stopSignal.reason as StopReason);
-      const error = err instanceof ProviderError ? err : new ProviderError('timeout', `upstream call failed: ${coerceError(err).message}`, { cause: err });
+      const error =
+        err instanceof ProviderError
+          ? err
+          : new ProviderError('timeout', `upstream call failed: ${coerceError(err).message}`, {
+              cause: err,
+            });
       this.#apply(decideFromError(item, error, options.retry, clock.nowMs()));
     }
   }
@@ -125,7 +134,10 @@ export class Dispatcher {
   #apply(decision: ReturnType<typeof decideFromResponse>): void {
     if (decision.cooldownMs !== null) {
       this.stats.rateLimited++;
-      this.#cooldownUntilMs = Math.max(this.#cooldownUntilMs, this.#deps.clock.nowMs() + decision.cooldownMs);
+      this.#cooldownUntilMs = Math.max(
+        this.#cooldownUntilMs,
+        this.#deps.clock.nowMs() + decision.cooldownMs,
+      );
     }
     if (decision.maybePaid && decision.outcome.kind === 'retry') this.stats.maybePaidRetries++;
     this.#recorder.push(decision.outcome);
@@ -133,7 +145,8 @@ export class Dispatcher {
 
   #stopped(item: ClaimedItem, reason: StopReason): void {
     const key = { item_id: item.item_id, lease_gen: item.lease_gen };
-    if (reason === 'shutdown') this.#recorder.push({ kind: 'release', ...key, refund_attempt: true });
+    if (reason === 'shutdown')
+      this.#recorder.push({ kind: 'release', ...key, refund_attempt: true });
     else this.#recorder.push({ kind: 'stop', ...key, state: reason });
   }
 }

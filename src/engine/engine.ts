@@ -44,8 +44,12 @@ export function createEngine(deps: EngineDeps): Engine {
   return {
     start: async () => {
       // One process owns an embedded store: leases left by a previous (crashed) process are void.
-      const released = await deps.store.releaseLeases(deps.clock.nowMs(), { all: true, poisonAfter: deps.options.poisonAfter });
-      if (released > 0) deps.logger.warn({ released }, 'requeued items left in flight by the previous run');
+      const released = await deps.store.releaseLeases(deps.clock.nowMs(), {
+        all: true,
+        poisonAfter: deps.options.poisonAfter,
+      });
+      if (released > 0)
+        deps.logger.warn({ released }, 'requeued items left in flight by the previous run');
       loops.push(supervise(), ...dispatchers.map((d) => d.run(controller.signal)));
     },
     stop: async () => {
@@ -59,6 +63,11 @@ export function createEngine(deps: EngineDeps): Engine {
       supervisorWake.wake();
     },
     stats: () =>
-      Object.fromEntries(dispatchers.map((d, i) => [deps.upstreams.all()[i]?.name ?? String(i), { ...d.stats, inFlight: d.inFlightCount }])),
+      Object.fromEntries(
+        dispatchers.map((d, i) => [
+          deps.upstreams.all()[i]?.name ?? String(i),
+          { ...d.stats, inFlight: d.inFlightCount },
+        ]),
+      ),
   };
 }

@@ -9,8 +9,14 @@ import type { EngineDeps } from './engine-deps.ts';
 
 const PAGE_SIZE = 1_000;
 
-const EXPIRED_ERROR = { code: 'batch_expired', message: 'This request could not be executed before the completion window expired.' };
-const CANCELLED_ERROR = { code: 'batch_cancelled', message: 'This request could not be executed before the batch was cancelled.' };
+const EXPIRED_ERROR = {
+  code: 'batch_expired',
+  message: 'This request could not be executed before the completion window expired.',
+};
+const CANCELLED_ERROR = {
+  code: 'batch_cancelled',
+  message: 'This request could not be executed before the batch was cancelled.',
+};
 
 /** A lazily created output or error file. */
 class LazyFile {
@@ -35,7 +41,8 @@ export async function finalizeBatch(deps: EngineDeps, batch: BatchRecord): Promi
       const { line, isError } = toOutputLine(item, clock.nowMs());
       await writeLine(deps, isError ? errors : output, toPythonJson(line) + '\n');
     }
-    const status: FinalStatus = batch.status === 'cancelling' ? 'cancelled' : sawExpired ? 'expired' : 'completed';
+    const status: FinalStatus =
+      batch.status === 'cancelling' ? 'cancelled' : sawExpired ? 'expired' : 'completed';
     const nowMs = clock.nowMs();
     const outputFile = await commit(deps, batch, output, 'output', nowMs);
     const errorFile = await commit(deps, batch, errors, 'error', nowMs);
@@ -48,17 +55,32 @@ export async function finalizeBatch(deps: EngineDeps, batch: BatchRecord): Promi
   }
 }
 
-function toOutputLine(item: FinishedItem, nowMs: number): { line: BatchOutputLine; isError: boolean } {
+function toOutputLine(
+  item: FinishedItem,
+  nowMs: number,
+): { line: BatchOutputLine; isError: boolean } {
   const base = { id: newBatchRequestId(nowMs), custom_id: item.custom_id };
-  if (item.state === 'expired' || item.state === 'cancelled' || item.state === 'queued' || item.state === 'leased') {
+  if (
+    item.state === 'expired' ||
+    item.state === 'cancelled' ||
+    item.state === 'queued' ||
+    item.state === 'leased'
+  ) {
     const error = item.state === 'expired' ? EXPIRED_ERROR : CANCELLED_ERROR;
     return { line: { ...base, response: null, error }, isError: true };
   }
   if (item.status_code !== null) {
-    const response = { status_code: item.status_code, request_id: item.request_id ?? '', body: parseBody(item.response_body) };
+    const response = {
+      status_code: item.status_code,
+      request_id: item.request_id ?? '',
+      body: parseBody(item.response_body),
+    };
     return { line: { ...base, response, error: null }, isError: item.state !== 'succeeded' };
   }
-  const error = { code: item.error_code ?? 'internal_error', message: item.error_message ?? 'The request failed.' };
+  const error = {
+    code: item.error_code ?? 'internal_error',
+    message: item.error_message ?? 'The request failed.',
+  };
   return { line: { ...base, response: null, error }, isError: true };
 }
 
@@ -77,10 +99,17 @@ async function writeLine(deps: EngineDeps, file: LazyFile, text: string): Promis
   if (!file.writer.stream.write(text)) await once(file.writer.stream, 'drain');
 }
 
-async function commit(deps: EngineDeps, batch: BatchRecord, file: LazyFile, kind: 'output' | 'error', nowMs: number): Promise<FileRecord | null> {
+async function commit(
+  deps: EngineDeps,
+  batch: BatchRecord,
+  file: LazyFile,
+  kind: 'output' | 'error',
+  nowMs: number,
+): Promise<FileRecord | null> {
   if (!file.writer) return null; // an empty file is never created: its id stays null
   const bytes = await file.writer.commit();
-  const expiresAfterS = batch.output_expires_after_seconds ?? deps.options.outputExpiresAfterSeconds;
+  const expiresAfterS =
+    batch.output_expires_after_seconds ?? deps.options.outputExpiresAfterSeconds;
   return {
     id: file.id,
     project: batch.project,

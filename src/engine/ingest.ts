@@ -30,23 +30,42 @@ export async function ingestBatch(deps: EngineDeps, batch: BatchRecord): Promise
     const message = !file
       ? `Cannot find file ${batch.input_file_id}, or project ${batch.project} does not have access to it.`
       : `File ${batch.input_file_id} was not uploaded with purpose 'batch'.`;
-    await store.markFailed(batch.id, [{ code: 'invalid_request', message, param: 'file_id', line: null }], clock.nowMs());
+    await store.markFailed(
+      batch.id,
+      [{ code: 'invalid_request', message, param: 'file_id', line: null }],
+      clock.nowMs(),
+    );
     return;
   }
-  const state = await scanFile(deps, batch, { endpoint: batch.endpoint, limits: deps.options.limits, routeModel: (m) => deps.upstreams.resolve(m)?.name ?? null });
+  const state = await scanFile(deps, batch, {
+    endpoint: batch.endpoint,
+    limits: deps.options.limits,
+    routeModel: (m) => deps.upstreams.resolve(m)?.name ?? null,
+  });
   const errors = summaryErrors(deps, state);
   if (errors.length > 0) {
     await store.markFailed(batch.id, errors, clock.nowMs());
     return;
   }
-  const model = state.models.size === 1 ? [...state.models][0] ?? null : null;
+  const model = state.models.size === 1 ? ([...state.models][0] ?? null) : null;
   const started = await store.markInProgress(batch.id, state.lines, model, clock.nowMs());
   // Cancelled while validating: nothing may run, so every item is stopped before any claim.
   if (!started) await store.stopUnstartedItems(batch.id, 'cancelled');
 }
 
-async function scanFile(deps: EngineDeps, batch: BatchRecord, ctx: LineContext): Promise<IngestState> {
-  const state: IngestState = { errors: [], pending: [], lines: 0, models: new Set(), embeddingInputs: 0, tooMany: false };
+async function scanFile(
+  deps: EngineDeps,
+  batch: BatchRecord,
+  ctx: LineContext,
+): Promise<IngestState> {
+  const state: IngestState = {
+    errors: [],
+    pending: [],
+    lines: 0,
+    models: new Set(),
+    embeddingInputs: 0,
+    tooMany: false,
+  };
   const stream = deps.blobs.openRead(batch.input_file_id);
   try {
     for await (const line of readJsonlLines(stream, ctx.limits.maxLineBytes)) {
@@ -78,12 +97,18 @@ async function scanFile(deps: EngineDeps, batch: BatchRecord, ctx: LineContext):
 /** Inserts pending items; the store's unique (batch, custom_id) key finds duplicates for us. */
 async function flush(deps: EngineDeps, batch: BatchRecord, state: IngestState): Promise<void> {
   if (state.pending.length === 0) return;
-  const duplicates = await deps.store.insertItems(batch.id, batch.endpoint, batch.expires_at_ms, state.pending);
+  const duplicates = await deps.store.insertItems(
+    batch.id,
+    batch.endpoint,
+    batch.expires_at_ms,
+    state.pending,
+  );
   state.pending = [];
   for (const line of duplicates) {
     state.errors.push({
       code: 'duplicate_custom_id',
-      message: 'The custom_id for this request is a duplicate of another request. The custom_id parameter must be unique for each request in a batch.',
+      message:
+        'The custom_id for this request is a duplicate of another request. The custom_id parameter must be unique for each request in a batch.',
       param: 'custom_id',
       line,
     });
@@ -95,12 +120,27 @@ function summaryErrors(deps: EngineDeps, state: IngestState): BatchError[] {
   const { maxLines, maxEmbeddingInputs } = deps.options.limits;
   const errors = [...state.errors];
   if (state.tooMany) {
-    errors.push({ code: 'too_many_tasks', message: `The batch input file contains more than ${maxLines} requests.`, param: null, line: null });
+    errors.push({
+      code: 'too_many_tasks',
+      message: `The batch input file contains more than ${maxLines} requests.`,
+      param: null,
+      line: null,
+    });
   } else if (state.lines === 0) {
-    errors.push({ code: 'empty_file', message: 'The batch input file is empty.', param: null, line: null });
+    errors.push({
+      code: 'empty_file',
+      message: 'The batch input file is empty.',
+      param: null,
+      line: null,
+    });
   }
   if (state.embeddingInputs > maxEmbeddingInputs) {
-    errors.push({ code: 'too_many_tasks', message: `The batch contains ${state.embeddingInputs} embedding inputs; the limit is ${maxEmbeddingInputs}.`, param: null, line: null });
+    errors.push({
+      code: 'too_many_tasks',
+      message: `The batch contains ${state.embeddingInputs} embedding inputs; the limit is ${maxEmbeddingInputs}.`,
+      param: null,
+      line: null,
+    });
   }
   return errors;
 }

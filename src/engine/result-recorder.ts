@@ -64,7 +64,10 @@ export class ResultRecorder {
       await store.recordOutcomes(group, clock.nowMs());
       this.#onRecorded();
     } catch (err) {
-      logger.error({ err: coerceError(err).message, outcomes: group.length }, 'recording results failed; will retry');
+      logger.error(
+        { err: coerceError(err).message, outcomes: group.length },
+        'recording results failed; will retry',
+      );
       this.#buffer = group.concat(this.#buffer);
       this.#schedule(RETRY_DELAY_MS);
     }

@@ -22,8 +22,10 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
 
 /** Throws at engine start for a policy that could loop forever or never wait. */
 export function validateRetryPolicy(p: RetryPolicy): void {
-  if (!(p.maximumAttempts >= 1 && Number.isInteger(p.maximumAttempts))) throw new Error('retry.maximumAttempts must be an integer >= 1');
-  if (!(p.initialIntervalMs >= 0 && p.maximumIntervalMs >= p.initialIntervalMs)) throw new Error('retry intervals must satisfy 0 <= initial <= maximum');
+  if (!(p.maximumAttempts >= 1 && Number.isInteger(p.maximumAttempts)))
+    throw new Error('retry.maximumAttempts must be an integer >= 1');
+  if (!(p.initialIntervalMs >= 0 && p.maximumIntervalMs >= p.initialIntervalMs))
+    throw new Error('retry intervals must satisfy 0 <= initial <= maximum');
   if (!(p.backoffCoefficient >= 1)) throw new Error('retry.backoffCoefficient must be >= 1');
 }
 
@@ -32,8 +34,16 @@ export function validateRetryPolicy(p: RetryPolicy): void {
  * (capped), else exponential backoff with "full jitter" between 75% and 100% of the step, so
  * many lines failing together do not retry in lockstep.
  */
-export function nextDelayMs(p: RetryPolicy, attempts: number, retryAfterMs: number | null, random: () => number = Math.random): number {
+export function nextDelayMs(
+  p: RetryPolicy,
+  attempts: number,
+  retryAfterMs: number | null,
+  random: () => number = Math.random,
+): number {
   if (retryAfterMs !== null) return Math.min(retryAfterMs, p.maximumRetryAfterMs);
-  const step = Math.min(p.initialIntervalMs * p.backoffCoefficient ** Math.max(0, attempts - 1), p.maximumIntervalMs);
+  const step = Math.min(
+    p.initialIntervalMs * p.backoffCoefficient ** Math.max(0, attempts - 1),
+    p.maximumIntervalMs,
+  );
   return Math.round(step * (1 - random() * 0.25));
 }

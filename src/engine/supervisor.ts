@@ -45,21 +45,27 @@ export class Supervisor {
     const now = clock.nowMs();
     switch (batch.status) {
       case 'validating':
-        if (now >= batch.expires_at_ms) return this.#spawn(batch, () => this.#expireUnvalidated(batch));
+        if (now >= batch.expires_at_ms)
+          return this.#spawn(batch, () => this.#expireUnvalidated(batch));
         return this.#spawn(batch, () => ingestBatch(this.#deps, batch));
       case 'in_progress':
         if (now >= batch.expires_at_ms) {
           await store.stopUnstartedItems(batch.id, 'expired');
-          if (now >= batch.expires_at_ms + options.expiryGraceMs) this.#abortInFlight(batch.id, 'expired');
+          if (now >= batch.expires_at_ms + options.expiryGraceMs)
+            this.#abortInFlight(batch.id, 'expired');
         }
         return this.#finalizeIfDone(batch);
       case 'cancelling':
         await store.stopUnstartedItems(batch.id, 'cancelled');
-        if (now >= (batch.cancelling_at_ms ?? now) + options.cancelGraceMs) this.#abortInFlight(batch.id, 'cancelled');
+        if (now >= (batch.cancelling_at_ms ?? now) + options.cancelGraceMs)
+          this.#abortInFlight(batch.id, 'cancelled');
         return this.#finalizeIfDone(batch);
       case 'finalizing':
         return this.#spawn(batch, () => this.#finalize(batch));
-      default:
+      case 'failed':
+      case 'completed':
+      case 'expired':
+      case 'cancelled':
         return;
     }
   }
@@ -82,7 +88,12 @@ export class Supervisor {
   /** A batch still validating at its deadline: its file never got checked, so nothing ran. */
   async #expireUnvalidated(batch: BatchRecord): Promise<void> {
     await this.#deps.store.markInProgress(batch.id, 0, null, this.#deps.clock.nowMs());
-    await this.#deps.store.completeBatch(batch.id, 'expired', { output: null, error: null }, this.#deps.clock.nowMs());
+    await this.#deps.store.completeBatch(
+      batch.id,
+      'expired',
+      { output: null, error: null },
+      this.#deps.clock.nowMs(),
+    );
   }
 
   #abortInFlight(batchId: string, reason: 'cancelled' | 'expired'): void {
@@ -92,7 +103,10 @@ export class Supervisor {
   #spawn(batch: BatchRecord, task: () => Promise<void>): void {
     const run = task()
       .catch((err: unknown) => {
-        this.#deps.logger.error({ batchId: batch.id, status: batch.status, err: coerceError(err).message }, 'batch step failed; will retry');
+        this.#deps.logger.error(
+          { batchId: batch.id, status: batch.status, err: coerceError(err).message },
+          'batch step failed; will retry',
+        );
       })
       .finally(() => this.#tasks.delete(batch.id));
     this.#tasks.set(batch.id, run);

@@ -26,7 +26,9 @@ const REDACT_PATHS = [
 
 /** A pino-backed logger writing JSON lines to stderr; secrets are redacted by key name. */
 export function createLogger(level: string = 'info'): Logger {
-  return wrap(pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, pino.destination(2)));
+  return wrap(
+    pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, pino.destination(2)),
+  );
 }
 
 function wrap(base: PinoLogger): Logger {

@@ -10,7 +10,9 @@ export function acquirePidLock(path: string): () => void {
   } catch {
     const holder = Number(readFileSync(path, 'utf8'));
     if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) {
-      throw new Error(`another openbatch process (pid ${holder}) is using this data directory (${path})`);
+      throw new Error(
+        `another openbatch process (pid ${holder}) is using this data directory (${path})`,
+      );
     }
     writeFileSync(path, String(process.pid));
   }

@@ -1,12 +1,29 @@
 import { z } from 'zod';
 
 /** Purposes a client may upload with. */
-export const UPLOAD_PURPOSES = ['assistants', 'batch', 'fine-tune', 'vision', 'user_data', 'evals'] as const;
+export const UPLOAD_PURPOSES = [
+  'assistants',
+  'batch',
+  'fine-tune',
+  'vision',
+  'user_data',
+  'evals',
+] as const;
 /** Every purpose a file object can carry (uploads plus system-made files). */
-export const FILE_PURPOSES = [...UPLOAD_PURPOSES, 'batch_output', 'assistants_output', 'fine-tune-results'] as const;
+export const FILE_PURPOSES = [
+  ...UPLOAD_PURPOSES,
+  'batch_output',
+  'assistants_output',
+  'fine-tune-results',
+] as const;
 export type FilePurpose = (typeof FILE_PURPOSES)[number];
 /** Purposes whose content may be downloaded. */
-export const DOWNLOADABLE_PURPOSES: readonly FilePurpose[] = ['batch', 'batch_output', 'fine-tune-results', 'evals'];
+export const DOWNLOADABLE_PURPOSES: readonly FilePurpose[] = [
+  'batch',
+  'batch_output',
+  'fine-tune-results',
+  'evals',
+];
 
 /** OpenAI's File object, field for field. */
 export interface FileObject {

@@ -23,19 +23,35 @@ export function retryAfterMsFrom(headers: Headers, nowMs: number): number | null
 }
 
 /** Classifies a non-2xx answer (null for 2xx), following openai-node's `shouldRetry`. */
-export function classifyStatus(status: number, headers: Headers, nowMs: number): ProviderError | null {
+export function classifyStatus(
+  status: number,
+  headers: Headers,
+  nowMs: number,
+): ProviderError | null {
   if (status >= 200 && status < 300) return null;
   const hint = header(headers, 'x-should-retry');
   const shouldRetry = hint === 'true' ? true : hint === 'false' ? false : null;
   const opts = { status, retryAfterMs: retryAfterMsFrom(headers, nowMs), shouldRetry };
   if (status === 429) return new ProviderError('rate_limited', `upstream answered 429`, opts);
   if (status === 408) return new ProviderError('timeout', `upstream answered 408`, opts);
-  if (status === 409 || status >= 500) return new ProviderError('server', `upstream answered ${status}`, opts);
+  if (status === 409 || status >= 500)
+    return new ProviderError('server', `upstream answered ${status}`, opts);
   return new ProviderError('client', `upstream answered ${status}`, opts);
 }
 
-const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 /** Classifies a transport failure (socket reset, refused connection, timeout). */
 export function classifyTransportError(err: unknown): ProviderError {

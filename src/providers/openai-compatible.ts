@@ -1,6 +1,6 @@
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
-import { classifyTransportError } from './classify.ts';
+import { classifyStatus, classifyTransportError } from './classify.ts';
 import { ProviderError, type Upstream, type UpstreamStream } from './provider.ts';
 
 /** How to reach one OpenAI-compatible endpoint. */
@@ -16,9 +16,12 @@ export interface OpenAiCompatibleOptions {
   bodyTimeoutMs: number;
   /** Largest response body accepted. @default 64 MiB */
   maxResponseBytes: number;
+  /** Clock for HTTP-date `retry-after` values. @default Date.now */
+  nowMs?: () => number;
 }
 
-const FORWARDED_RESPONSE_HEADERS = /^(content-type|x-request-id|openai-.*|x-ratelimit-.*|retry-after(-ms)?)$/i;
+const FORWARDED_RESPONSE_HEADERS =
+  /^(content-type|x-request-id|openai-.*|x-ratelimit-.*|retry-after(-ms)?)$/i;
 
 /** An upstream reached through an undici Pool with explicit timeouts. */
 export function createOpenAiCompatible(opts: OpenAiCompatibleOptions): Upstream {
@@ -30,14 +33,28 @@ export function createOpenAiCompatible(opts: OpenAiCompatibleOptions): Upstream 
     bodyTimeout: opts.bodyTimeoutMs,
     keepAliveTimeout: 30_000,
   });
-  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    accept: 'application/json',
+  };
   if (opts.apiKey) headers.authorization = `Bearer ${opts.apiKey}`;
   // `/v1/chat/completions` against a base of `…/v1` becomes `…/v1/chat/completions`.
   const pathFor = (path: string): string => prefix + path.replace(/^\/v1(?=\/|$)/, '');
 
-  const request = async (method: 'GET' | 'POST', path: string, body: string | undefined, signal: AbortSignal) => {
+  const request = async (
+    method: 'GET' | 'POST',
+    path: string,
+    body: string | undefined,
+    signal: AbortSignal,
+  ) => {
     try {
-      return await pool.request({ method, path: pathFor(path), headers, body: body ?? null, signal });
+      return await pool.request({
+        method,
+        path: pathFor(path),
+        headers,
+        body: body ?? null,
+        signal,
+      });
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       throw classifyTransportError(err);
@@ -51,7 +68,14 @@ export function createOpenAiCompatible(opts: OpenAiCompatibleOptions): Upstream 
       const res = await request('POST', path, body, signal);
       const text = await readBody(res, opts.maxResponseBytes, signal);
       const rid = res.headers['x-request-id'];
-      return { status: res.statusCode, headers: res.headers, body: text, requestId: typeof rid === 'string' ? rid : null };
+      const failure = classifyStatus(res.statusCode, res.headers, (opts.nowMs ?? Date.now)());
+      return {
+        status: res.statusCode,
+        headers: res.headers,
+        body: text,
+        requestId: typeof rid === 'string' ? rid : null,
+        failure,
+      };
     },
     forward: async ({ method, path, body, signal }): Promise<UpstreamStream> => {
       const res = await request(method, path, body, signal);
@@ -67,7 +91,11 @@ export function createOpenAiCompatible(opts: OpenAiCompatibleOptions): Upstream 
   };
 }
 
-async function readBody(res: Dispatcher.ResponseData, maxBytes: number, signal: AbortSignal): Promise<string> {
+async function readBody(
+  res: Dispatcher.ResponseData,
+  maxBytes: number,
+  signal: AbortSignal,
+): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   try {

@@ -13,6 +13,8 @@ export interface UpstreamResponse {
   headers: Record<string, string | string[] | undefined>;
   body: string;
   requestId: string | null;
+  /** The non-2xx answer classified (retryable, retry-after); null for 2xx. */
+  failure: ProviderError | null;
 }
 
 /** A streamed answer for the real-time passthrough. */
@@ -29,7 +31,12 @@ export interface Upstream {
   readonly maxConcurrency: number;
   send(req: UpstreamRequest): Promise<UpstreamResponse>;
   /** Forwards a request as is and streams the answer back (status and body passed through). */
-  forward(req: { method: 'GET' | 'POST'; path: string; body?: string; signal: AbortSignal }): Promise<UpstreamStream>;
+  forward(req: {
+    method: 'GET' | 'POST';
+    path: string;
+    body?: string;
+    signal: AbortSignal;
+  }): Promise<UpstreamStream>;
   close(): Promise<void>;
 }
 
@@ -40,7 +47,14 @@ export interface UpstreamRegistry {
   close(): Promise<void>;
 }
 
-export const PROVIDER_ERROR_KINDS = ['rate_limited', 'timeout', 'connection', 'server', 'client', 'invalid_response'] as const;
+export const PROVIDER_ERROR_KINDS = [
+  'rate_limited',
+  'timeout',
+  'connection',
+  'server',
+  'client',
+  'invalid_response',
+] as const;
 export type ProviderErrorKind = (typeof PROVIDER_ERROR_KINDS)[number];
 
 /**
@@ -60,7 +74,13 @@ export class ProviderError extends Error {
   constructor(
     kind: ProviderErrorKind,
     message: string,
-    opts: { status?: number; retryAfterMs?: number | null; maybeSent?: boolean; shouldRetry?: boolean | null; cause?: unknown } = {},
+    opts: {
+      status?: number;
+      retryAfterMs?: number | null;
+      maybeSent?: boolean;
+      shouldRetry?: boolean | null;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.kind = kind;

@@ -53,9 +53,19 @@ export interface Store {
   /** Forgets items left by an interrupted ingest, so ingest can start over. */
   resetIngest(batchId: string): Promise<void>;
   /** Inserts items; returns the line numbers whose custom_id was already in the batch. */
-  insertItems(batchId: string, endpoint: string, deadlineMs: number, items: NewItem[]): Promise<number[]>;
+  insertItems(
+    batchId: string,
+    endpoint: string,
+    deadlineMs: number,
+    items: NewItem[],
+  ): Promise<number[]>;
   /** validating → in_progress; false if the batch left `validating` meanwhile (cancel). */
-  markInProgress(batchId: string, total: number, model: string | null, nowMs: number): Promise<boolean>;
+  markInProgress(
+    batchId: string,
+    total: number,
+    model: string | null,
+    nowMs: number,
+  ): Promise<boolean>;
   /** validating → failed with `errors`; its items are dropped. */
   markFailed(batchId: string, errors: BatchError[], nowMs: number): Promise<void>;
   /** Marks every not-yet-started item of the batch `cancelled` or `expired`. */
@@ -73,7 +83,12 @@ export interface Store {
   ): Promise<void>;
 
   // -- engine: the item queue
-  claimItems(upstream: string, limit: number, leaseMs: number, nowMs: number): Promise<ClaimedItem[]>;
+  claimItems(
+    upstream: string,
+    limit: number,
+    leaseMs: number,
+    nowMs: number,
+  ): Promise<ClaimedItem[]>;
   /** Applies outcomes whose lease is still held (fenced by lease_gen); returns how many applied. */
   recordOutcomes(outcomes: readonly ItemOutcome[], nowMs: number): Promise<number>;
   /**

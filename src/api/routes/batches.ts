@@ -23,7 +23,10 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
     // (OpenAI's newest observed behaviour, spec §4.1.3).
     const file = await deps.store.getFile(project, params.input_file_id);
     if (file && file.purpose !== 'batch') {
-      throw badRequest(`Invalid 'input_file_id': file ${file.id} has purpose '${file.purpose}'; batch input files must be uploaded with purpose 'batch'.`, { param: 'input_file_id', wireCode: 'invalid_value' });
+      throw badRequest(
+        `Invalid 'input_file_id': file ${file.id} has purpose '${file.purpose}'; batch input files must be uploaded with purpose 'batch'.`,
+        { param: 'input_file_id', wireCode: 'invalid_value' },
+      );
     }
     const nowMs = deps.clock.nowMs();
     const batch = newBatchRecord(params, project, nowMs);
@@ -58,7 +61,11 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
   return app;
 }
 
-function newBatchRecord(params: ReturnType<typeof parseCreateBatchParams>, project: string, nowMs: number): BatchRecord {
+function newBatchRecord(
+  params: ReturnType<typeof parseCreateBatchParams>,
+  project: string,
+  nowMs: number,
+): BatchRecord {
   return {
     id: newBatchId(nowMs),
     project,

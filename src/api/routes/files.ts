@@ -1,6 +1,13 @@
 import { Readable } from 'node:stream';
 import { Hono } from 'hono';
-import { DOWNLOADABLE_PURPOSES, EXPIRES_AFTER_MAX_SECONDS, EXPIRES_AFTER_MIN_SECONDS, UPLOAD_PURPOSES, fileListQuerySchema, type FilePurpose } from '../../protocol/file.ts';
+import {
+  DOWNLOADABLE_PURPOSES,
+  EXPIRES_AFTER_MAX_SECONDS,
+  EXPIRES_AFTER_MIN_SECONDS,
+  UPLOAD_PURPOSES,
+  fileListQuerySchema,
+  type FilePurpose,
+} from '../../protocol/file.ts';
 import { toListPage } from '../../protocol/list-page.ts';
 import { badRequest, fileNotFound } from '../../domain/app-error.ts';
 import { toFileObject } from '../../domain/batch-view.ts';
@@ -18,7 +25,13 @@ export function filesRoutes(deps: ApiDeps): Hono<ApiEnv> {
 
   app.post('/', async (c) => {
     const id = newFileId();
-    const upload = await receiveUpload(c.req.raw.body, c.req.header('content-type') ?? '', deps.blobs, id, deps.limits.maxFileBytes);
+    const upload = await receiveUpload(
+      c.req.raw.body,
+      c.req.header('content-type') ?? '',
+      deps.blobs,
+      id,
+      deps.limits.maxFileBytes,
+    );
     try {
       const record = checkUpload(deps, upload, id, c.get('project'));
       record.bytes = await upload.file!.writer.commit();
@@ -37,11 +50,14 @@ export function filesRoutes(deps: ApiDeps): Hono<ApiEnv> {
     return c.json({ ...page, data: page.data.map(toFileObject) });
   });
 
-  app.get('/:id', async (c) => c.json(toFileObject(await getOwnFile(deps, c.get('project'), c.req.param('id')))));
+  app.get('/:id', async (c) =>
+    c.json(toFileObject(await getOwnFile(deps, c.get('project'), c.req.param('id')))),
+  );
 
   app.get('/:id/content', async (c) => {
     const file = await getOwnFile(deps, c.get('project'), c.req.param('id'));
-    if (!DOWNLOADABLE_PURPOSES.includes(file.purpose)) throw badRequest(`Not allowed to download files of purpose: ${file.purpose}`);
+    if (!DOWNLOADABLE_PURPOSES.includes(file.purpose))
+      throw badRequest(`Not allowed to download files of purpose: ${file.purpose}`);
     const stream = Readable.toWeb(deps.blobs.openRead(file.id)) as ReadableStream;
     // Bytes, never JSON: the SDK's files.content() hands users the raw Response.
     return new Response(stream, {
@@ -71,17 +87,33 @@ async function getOwnFile(deps: ApiDeps, project: string, id: string): Promise<F
 }
 
 /** Checks an upload once all its parts are in (the SDK sends `file` before `purpose`). */
-function checkUpload(deps: ApiDeps, upload: ReceivedUpload, id: string, project: string): FileRecord {
+function checkUpload(
+  deps: ApiDeps,
+  upload: ReceivedUpload,
+  id: string,
+  project: string,
+): FileRecord {
   const purpose = upload.fields.get('purpose');
-  if (purpose === undefined) throw badRequest("Missing required parameter: 'purpose'.", { param: 'purpose', wireCode: 'missing_required_parameter' });
-  if (!(UPLOAD_PURPOSES as readonly string[]).includes(purpose)) throw badRequest('Invalid value for purpose.', { param: 'purpose', wireCode: 'invalid_value' });
+  if (purpose === undefined)
+    throw badRequest("Missing required parameter: 'purpose'.", {
+      param: 'purpose',
+      wireCode: 'missing_required_parameter',
+    });
+  if (!(UPLOAD_PURPOSES as readonly string[]).includes(purpose))
+    throw badRequest('Invalid value for purpose.', { param: 'purpose', wireCode: 'invalid_value' });
   const file = upload.file;
-  if (!file) throw badRequest("Missing required parameter: 'file'.", { param: 'file', wireCode: 'missing_required_parameter' });
+  if (!file)
+    throw badRequest("Missing required parameter: 'file'.", {
+      param: 'file',
+      wireCode: 'missing_required_parameter',
+    });
   const limit = purpose === 'batch' ? deps.limits.maxBatchFileBytes : deps.limits.maxFileBytes;
   if (file.truncated || file.bytes > limit) throw badRequest('File is too large.');
-  if (purpose === 'batch' && !looksLikeJsonl(file.filename, file.head)) throw badRequest('Invalid file format for Batch API. Must be .jsonl');
+  if (purpose === 'batch' && !looksLikeJsonl(file.filename, file.head))
+    throw badRequest('Invalid file format for Batch API. Must be .jsonl');
   const nowMs = deps.clock.nowMs();
-  const expiresAfterS = parseExpiresAfter(upload.fields) ?? (purpose === 'batch' ? BATCH_FILE_DEFAULT_EXPIRY_S : null);
+  const expiresAfterS =
+    parseExpiresAfter(upload.fields) ?? (purpose === 'batch' ? BATCH_FILE_DEFAULT_EXPIRY_S : null);
   return {
     id,
     project,
@@ -117,11 +149,21 @@ function parseExpiresAfter(fields: Map<string, string>): number | null {
   const secondsText = fields.get('expires_after[seconds]');
   if (anchor === undefined && secondsText === undefined) return null;
   if (anchor !== 'created_at') {
-    throw badRequest(`Invalid value: '${anchor ?? ''}'. Supported values are: 'created_at'.`, { param: 'expires_after.anchor', wireCode: 'invalid_value' });
+    throw badRequest(`Invalid value: '${anchor ?? ''}'. Supported values are: 'created_at'.`, {
+      param: 'expires_after.anchor',
+      wireCode: 'invalid_value',
+    });
   }
   const seconds = Number(secondsText);
-  if (!Number.isInteger(seconds) || seconds < EXPIRES_AFTER_MIN_SECONDS || seconds > EXPIRES_AFTER_MAX_SECONDS) {
-    throw badRequest(`Invalid 'expires_after.seconds': expected an integer from ${EXPIRES_AFTER_MIN_SECONDS} to ${EXPIRES_AFTER_MAX_SECONDS}.`, { param: 'expires_after.seconds', wireCode: 'invalid_value' });
+  if (
+    !Number.isInteger(seconds) ||
+    seconds < EXPIRES_AFTER_MIN_SECONDS ||
+    seconds > EXPIRES_AFTER_MAX_SECONDS
+  ) {
+    throw badRequest(
+      `Invalid 'expires_after.seconds': expected an integer from ${EXPIRES_AFTER_MIN_SECONDS} to ${EXPIRES_AFTER_MAX_SECONDS}.`,
+      { param: 'expires_after.seconds', wireCode: 'invalid_value' },
+    );
   }
   return seconds;
 }

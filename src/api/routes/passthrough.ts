@@ -20,13 +20,23 @@ export function passthroughRoutes(deps: ApiDeps): Hono<ApiEnv> {
     app.post(endpoint.replace(/^\/v1/, ''), async (c) => {
       const { text, value } = await readJsonBody(c.req.raw, deps.limits.maxJsonBodyBytes);
       const upstream = routeBody(deps, value, endpoint === '/v1/moderations');
-      const answer = await forward(upstream, { method: 'POST', path: endpoint, body: text, signal: c.req.raw.signal });
-      return new Response(Readable.toWeb(answer.body) as ReadableStream, { status: answer.status, headers: answer.headers });
+      const answer = await forward(upstream, {
+        method: 'POST',
+        path: endpoint,
+        body: text,
+        signal: c.req.raw.signal,
+      });
+      return new Response(Readable.toWeb(answer.body) as ReadableStream, {
+        status: answer.status,
+        headers: answer.headers,
+      });
     });
   }
 
   app.get('/models', async (c) => {
-    const lists = await Promise.allSettled(deps.upstreams.all().map((u) => listModels(u, c.req.raw.signal)));
+    const lists = await Promise.allSettled(
+      deps.upstreams.all().map((u) => listModels(u, c.req.raw.signal)),
+    );
     const data = lists.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
     if (data.length === 0 && lists.some((r) => r.status === 'rejected')) {
       throw new AppError('upstream_unavailable', 'No upstream answered the models list.');
@@ -39,17 +49,26 @@ export function passthroughRoutes(deps: ApiDeps): Hono<ApiEnv> {
 }
 
 function routeBody(deps: ApiDeps, value: unknown, isModeration: boolean): Upstream {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw badRequest('The request body must be a JSON object.');
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw badRequest('The request body must be a JSON object.');
   const body = value as Record<string, unknown>;
   const forbidden = FORBIDDEN_BODY_KEYS.find((key) => key in body);
-  if (forbidden) throw badRequest(`Unrecognized request argument supplied: ${forbidden}`, { param: forbidden });
+  if (forbidden)
+    throw badRequest(`Unrecognized request argument supplied: ${forbidden}`, { param: forbidden });
   const model = body.model ?? (isModeration ? 'omni-moderation-latest' : undefined);
   if (typeof model !== 'string' || model === '') {
-    throw badRequest('you must provide a model parameter', { param: 'model', wireCode: 'missing_required_parameter' });
+    throw badRequest('you must provide a model parameter', {
+      param: 'model',
+      wireCode: 'missing_required_parameter',
+    });
   }
   const upstream = deps.upstreams.resolve(model);
   if (!upstream) {
-    throw new AppError('not_found', `The model \`${model}\` does not exist or you do not have access to it.`, { wireCode: 'model_not_found', param: 'model' });
+    throw new AppError(
+      'not_found',
+      `The model \`${model}\` does not exist or you do not have access to it.`,
+      { wireCode: 'model_not_found', param: 'model' },
+    );
   }
   return upstream;
 }
@@ -59,7 +78,10 @@ async function forward(upstream: Upstream, req: Parameters<Upstream['forward']>[
     const answer = await upstream.forward(req);
     return { ...answer, status: answer.status as ContentfulStatusCode };
   } catch (err) {
-    throw new AppError('upstream_unavailable', `The upstream '${upstream.name}' could not be reached: ${coerceError(err).message}`);
+    throw new AppError(
+      'upstream_unavailable',
+      `The upstream '${upstream.name}' could not be reached: ${coerceError(err).message}`,
+    );
   }
 }
 

@@ -14,10 +14,15 @@ export function registerKeys(program: Command, io: CliIo, setExit: (code: number
     .description('create an API key for a project (shown once, stored only as a hash)')
     .requiredOption('--project <name>', 'project the key belongs to')
     .option('--data-dir <dir>', 'data directory of the server (env OPENBATCH_DATA_DIR)')
-    .action(async (opts: { project: string; dataDir?: string }) => setExit(await runKeysCreate(opts, io)));
+    .action(async (opts: { project: string; dataDir?: string }) =>
+      setExit(await runKeysCreate(opts, io)),
+    );
 }
 
-export async function runKeysCreate(opts: { project: string; dataDir?: string | undefined }, io: CliIo): Promise<number> {
+export async function runKeysCreate(
+  opts: { project: string; dataDir?: string | undefined },
+  io: CliIo,
+): Promise<number> {
   if (!PROJECT_NAME.test(opts.project)) {
     io.stderr('openbatch keys create: --project must be 1-64 letters, digits, ".", "_" or "-"\n');
     return 2;
@@ -26,6 +31,8 @@ export async function runKeysCreate(opts: { project: string; dataDir?: string | 
   const key = `sk-ob-${randomBytes(24).toString('base64url')}`;
   await storeApiKey(dataDir, hashApiKey(key), opts.project, Date.now());
   io.stdout(`${key}\n`);
-  io.stderr(`Created an API key for project '${opts.project}'. It is shown only once: store it now.\n`);
+  io.stderr(
+    `Created an API key for project '${opts.project}'. It is shown only once: store it now.\n`,
+  );
   return 0;
 }

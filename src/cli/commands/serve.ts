@@ -21,7 +21,11 @@ export function registerServe(program: Command, io: CliIo, setExit: (code: numbe
 }
 
 /** Serves until SIGTERM/SIGINT, then drains and returns 0. */
-export async function runServe(opts: CliOverrides, io: CliIo, shutdown: Promise<unknown> = waitForShutdownSignal()): Promise<number> {
+export async function runServe(
+  opts: CliOverrides,
+  io: CliIo,
+  shutdown: Promise<unknown> = waitForShutdownSignal(),
+): Promise<number> {
   let config: Config;
   try {
     config = loadConfig(opts);
@@ -30,11 +34,21 @@ export async function runServe(opts: CliOverrides, io: CliIo, shutdown: Promise<
     return 2;
   }
   const logger = createLogger(config.logLevel);
-  const simulator = config.upstreams.length === 0 ? createSimulator({ latencyMs: 200, latencyJitterMs: 150 }) : null;
+  const simulator =
+    config.upstreams.length === 0
+      ? createSimulator({ latencyMs: 200, latencyJitterMs: 150 })
+      : null;
   if (simulator) config = await withSimulator(config, simulator, io);
   const runtime = await createServerRuntime(config, logger);
-  if (!LOOPBACK.test(config.host) && config.apiKeys.size === 0 && !(await runtime.store.hasApiKeys()) && !config.allowPublicWithoutKeys) {
-    io.stderr(`openbatch: refusing to serve ${config.host} without API keys. Create one with 'openbatch keys create --project NAME', set OPENBATCH_API_KEYS, or set OPENBATCH_ALLOW_PUBLIC_WITHOUT_KEYS=1.\n`);
+  if (
+    !LOOPBACK.test(config.host) &&
+    config.apiKeys.size === 0 &&
+    !(await runtime.store.hasApiKeys()) &&
+    !config.allowPublicWithoutKeys
+  ) {
+    io.stderr(
+      `openbatch: refusing to serve ${config.host} without API keys. Create one with 'openbatch keys create --project NAME', set OPENBATCH_API_KEYS, or set OPENBATCH_ALLOW_PUBLIC_WITHOUT_KEYS=1.\n`,
+    );
     await runtime.close();
     await simulator?.close();
     return 2;
@@ -65,5 +79,10 @@ async function withSimulator(config: Config, simulator: Simulator, io: CliIo): P
       '',
     ].join('\n'),
   );
-  return { ...config, upstreams: [{ name: 'simulator', baseUrl: `${url}/v1`, apiKey: null, models: ['*'], maxConcurrency: 64 }] };
+  return {
+    ...config,
+    upstreams: [
+      { name: 'simulator', baseUrl: `${url}/v1`, apiKey: null, models: ['*'], maxConcurrency: 64 },
+    ],
+  };
 }

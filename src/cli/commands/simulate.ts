@@ -15,7 +15,11 @@ interface SimulateFlags {
   seed?: string;
 }
 
-export function registerSimulate(program: Command, io: CliIo, setExit: (code: number) => void): void {
+export function registerSimulate(
+  program: Command,
+  io: CliIo,
+  setExit: (code: number) => void,
+): void {
   program
     .command('simulate')
     .description('run an OpenAI-compatible simulated upstream (latency, rate limits, faults)')
@@ -32,10 +36,23 @@ export function registerSimulate(program: Command, io: CliIo, setExit: (code: nu
     .action(async (flags: SimulateFlags) => setExit(await runSimulate(flags, io)));
 }
 
-const optionalNumber = (value: string | undefined): number | undefined => (value === undefined ? undefined : Number(value));
+const optionalNumber = (value: string | undefined): number | undefined =>
+  value === undefined ? undefined : Number(value);
 
-export async function runSimulate(flags: SimulateFlags, io: CliIo, shutdown: Promise<unknown> = waitForShutdownSignal()): Promise<number> {
-  const numbers = [flags.port, flags.latencyMs, flags.jitterMs, flags.rpm, flags.tpm, flags.failRate, flags.seed];
+export async function runSimulate(
+  flags: SimulateFlags,
+  io: CliIo,
+  shutdown: Promise<unknown> = waitForShutdownSignal(),
+): Promise<number> {
+  const numbers = [
+    flags.port,
+    flags.latencyMs,
+    flags.jitterMs,
+    flags.rpm,
+    flags.tpm,
+    flags.failRate,
+    flags.seed,
+  ];
   if (numbers.some((v) => v !== undefined && !Number.isFinite(Number(v)))) {
     io.stderr('openbatch simulate: numeric options must be numbers\n');
     return 2;
@@ -46,7 +63,9 @@ export async function runSimulate(flags: SimulateFlags, io: CliIo, shutdown: Pro
     ...(flags.rpm !== undefined && { rpm: Number(flags.rpm) }),
     ...(flags.tpm !== undefined && { tpm: Number(flags.tpm) }),
     ...(flags.failRate !== undefined && { failRate: Number(flags.failRate) }),
-    ...(flags.failStatuses !== undefined && { failStatuses: flags.failStatuses.split(',').map(Number) }),
+    ...(flags.failStatuses !== undefined && {
+      failStatuses: flags.failStatuses.split(',').map(Number),
+    }),
     ...(flags.log !== undefined && { logFile: flags.log }),
     ...(flags.seed !== undefined && { seed: optionalNumber(flags.seed) ?? 1 }),
   });

@@ -23,7 +23,8 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
     return join(blobDir, key);
   };
   return {
-    createWriter: async (key) => createWriter(pathOf(key), join(tmpDir, `${key}.${randomBytes(6).toString('hex')}`), blobDir),
+    createWriter: async (key) =>
+      createWriter(pathOf(key), join(tmpDir, `${key}.${randomBytes(6).toString('hex')}`), blobDir),
     openRead: (key) => createReadStream(pathOf(key)),
     size: async (key) => {
       try {

@@ -36,7 +36,15 @@ export interface BatchRow {
 }
 
 export function rowToBatch(row: BatchRow): BatchRecord {
-  const { seq: _seq, input_tokens, cached_tokens, output_tokens, reasoning_tokens, total_tokens, ...rest } = row;
+  const {
+    seq: _seq,
+    input_tokens,
+    cached_tokens,
+    output_tokens,
+    reasoning_tokens,
+    total_tokens,
+    ...rest
+  } = row;
   return {
     ...rest,
     status: row.status as BatchStatus,

@@ -63,7 +63,12 @@ export class SqliteItemQueue {
   }
 
   claim(upstream: string, limit: number, leaseMs: number, nowMs: number): ClaimedItem[] {
-    return this.#claim.all({ upstream, limit, now: nowMs, leaseUntil: nowMs + leaseMs }) as ClaimedItem[];
+    return this.#claim.all({
+      upstream,
+      limit,
+      now: nowMs,
+      leaseUntil: nowMs + leaseMs,
+    }) as ClaimedItem[];
   }
 
   /** One transaction for the whole group: this is the group commit of design.md §3. */
@@ -102,8 +107,7 @@ export class SqliteItemQueue {
       }
       case 'error': {
         const row = this.#fail.get({ ...key, now: nowMs, code: o.code, message: o.message }) as
-          | { batch_id: string }
-          | undefined;
+          { batch_id: string } | undefined;
         if (row) deltaFor(deltas, row.batch_id).failed++;
         return row !== undefined;
       }

@@ -34,27 +34,40 @@ export function createSqliteStore(path: string): Store {
   const store: Store = {
     hasApiKeys: async () => db.prepare(`SELECT 1 FROM api_keys LIMIT 1`).get() !== undefined,
     insertApiKey: async (key) => {
-      db.prepare(`INSERT INTO api_keys (key_hash, project, created_at_ms) VALUES (@key_hash, @project, @created_at_ms)`).run(key);
+      db.prepare(
+        `INSERT INTO api_keys (key_hash, project, created_at_ms) VALUES (@key_hash, @project, @created_at_ms)`,
+      ).run(key);
     },
     projectForKeyHash: async (hash) => {
-      const row = db.prepare(`SELECT project FROM api_keys WHERE key_hash = ?`).get(hash) as { project: string } | undefined;
+      const row = db.prepare(`SELECT project FROM api_keys WHERE key_hash = ?`).get(hash) as
+        { project: string } | undefined;
       return row?.project ?? null;
     },
 
     insertFile: async (file) => insertFileRow(db, file),
-    getFile: async (project, id) => (q.fileInProject.get(id, project) as FileRecord | undefined) ?? null,
+    getFile: async (project, id) =>
+      (q.fileInProject.get(id, project) as FileRecord | undefined) ?? null,
     listFiles: async (project, query) => listFiles(db, project, query),
     deleteFile: async (project, id) =>
       db.prepare(`DELETE FROM files WHERE id = ? AND project = ?`).run(id, project).changes === 1,
     deleteExpiredFiles: async (nowMs, limit) =>
-      (db.prepare(`DELETE FROM files WHERE id IN (SELECT id FROM files WHERE expires_at_ms <= ? LIMIT ?) RETURNING id`)
-        .all(nowMs, limit) as { id: string }[]).map((r) => r.id),
+      (
+        db
+          .prepare(
+            `DELETE FROM files WHERE id IN (SELECT id FROM files WHERE expires_at_ms <= ? LIMIT ?) RETURNING id`,
+          )
+          .all(nowMs, limit) as { id: string }[]
+      ).map((r) => r.id),
 
     insertBatch: async (batch) => {
-      const seq = (db.prepare(`SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM batches`).get() as { seq: number }).seq;
+      const seq = (
+        db.prepare(`SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM batches`).get() as { seq: number }
+      ).seq;
       const row = batchToRow(batch, seq);
       const cols = Object.keys(row);
-      db.prepare(`INSERT INTO batches (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`).run(row);
+      db.prepare(
+        `INSERT INTO batches (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`,
+      ).run(row);
     },
     getBatch: async (project, id) => {
       const row = q.batchInProject.get(id, project) as BatchRow | undefined;
@@ -65,7 +78,9 @@ export function createSqliteStore(path: string): Store {
 
     batchesWithStatus: async (statuses) => {
       const marks = statuses.map(() => '?').join(', ');
-      const rows = db.prepare(`SELECT * FROM batches WHERE status IN (${marks}) ORDER BY seq`).all(...statuses) as BatchRow[];
+      const rows = db
+        .prepare(`SELECT * FROM batches WHERE status IN (${marks}) ORDER BY seq`)
+        .all(...statuses) as BatchRow[];
       return rows.map(rowToBatch);
     },
     getBatchById: async (id) => {
@@ -75,15 +90,24 @@ export function createSqliteStore(path: string): Store {
     resetIngest: async (batchId) => {
       db.prepare(`DELETE FROM items WHERE batch_id = ?`).run(batchId);
     },
-    insertItems: async (batchId, endpoint, deadlineMs, items) => insertItems(db, batchId, endpoint, deadlineMs, items),
+    insertItems: async (batchId, endpoint, deadlineMs, items) =>
+      insertItems(db, batchId, endpoint, deadlineMs, items),
     markInProgress: async (batchId, total, model, nowMs) =>
-      db.prepare(`UPDATE batches SET status = 'in_progress', in_progress_at_ms = ?, total = ?, model = ? WHERE id = ? AND status = 'validating'`)
+      db
+        .prepare(
+          `UPDATE batches SET status = 'in_progress', in_progress_at_ms = ?, total = ?, model = ? WHERE id = ? AND status = 'validating'`,
+        )
         .run(nowMs, total, model, batchId).changes === 1,
     markFailed: async (batchId, errors, nowMs) => markFailed(db, batchId, errors, nowMs),
     stopUnstartedItems: async (batchId, state) =>
-      db.prepare(`UPDATE items SET state = ? WHERE batch_id = ? AND state = 'queued'`).run(state, batchId).changes,
+      db
+        .prepare(`UPDATE items SET state = ? WHERE batch_id = ? AND state = 'queued'`)
+        .run(state, batchId).changes,
     unfinishedCounts: async (batchId) => {
-      const rows = db.prepare(`SELECT state, COUNT(*) AS n FROM items WHERE batch_id = ? AND state IN ('queued', 'leased') GROUP BY state`)
+      const rows = db
+        .prepare(
+          `SELECT state, COUNT(*) AS n FROM items WHERE batch_id = ? AND state IN ('queued', 'leased') GROUP BY state`,
+        )
         .all(batchId) as { state: string; n: number }[];
       return {
         queued: rows.find((r) => r.state === 'queued')?.n ?? 0,
@@ -91,17 +115,24 @@ export function createSqliteStore(path: string): Store {
       };
     },
     markFinalizing: async (batchId, nowMs) => {
-      db.prepare(`UPDATE batches SET status = 'finalizing', finalizing_at_ms = COALESCE(finalizing_at_ms, ?) WHERE id = ? AND status = 'in_progress'`)
-        .run(nowMs, batchId);
+      db.prepare(
+        `UPDATE batches SET status = 'finalizing', finalizing_at_ms = COALESCE(finalizing_at_ms, ?) WHERE id = ? AND status = 'in_progress'`,
+      ).run(nowMs, batchId);
     },
     finishedItems: (batchId, pageSize) => finishedItems(db, batchId, pageSize),
-    completeBatch: async (batchId, status, files, nowMs) => completeBatch(db, batchId, status, files, nowMs),
+    completeBatch: async (batchId, status, files, nowMs) =>
+      completeBatch(db, batchId, status, files, nowMs),
 
-    claimItems: async (upstream, limit, leaseMs, nowMs) => queue.claim(upstream, limit, leaseMs, nowMs),
+    claimItems: async (upstream, limit, leaseMs, nowMs) =>
+      queue.claim(upstream, limit, leaseMs, nowMs),
     recordOutcomes: async (outcomes, nowMs) => queue.record(outcomes, nowMs),
     releaseLeases: async (nowMs, opts) => queue.releaseLeases(nowMs, opts.all, opts.poisonAfter),
     nextDueMs: async (upstream) => {
-      const row = db.prepare(`SELECT MIN(not_before_ms) AS due FROM items WHERE state = 'queued' AND upstream = ?`).get(upstream) as { due: number | null };
+      const row = db
+        .prepare(
+          `SELECT MIN(not_before_ms) AS due FROM items WHERE state = 'queued' AND upstream = ?`,
+        )
+        .get(upstream) as { due: number | null };
       return row.due;
     },
     close: async () => {
@@ -144,23 +175,43 @@ function listBatches(db: Database, project: string, query: BatchListQuery): Batc
     where += ' AND seq < COALESCE((SELECT seq FROM batches WHERE id = ? AND project = ?), -1)';
     params.push(query.after, project);
   }
-  const rows = db.prepare(`SELECT * FROM batches WHERE ${where} ORDER BY seq DESC LIMIT ?`).all(...params, query.limit + 1) as BatchRow[];
+  const rows = db
+    .prepare(`SELECT * FROM batches WHERE ${where} ORDER BY seq DESC LIMIT ?`)
+    .all(...params, query.limit + 1) as BatchRow[];
   return rows.map(rowToBatch);
 }
 
-function requestCancel(db: Database, project: string, id: string, nowMs: number): BatchRecord | null {
+function requestCancel(
+  db: Database,
+  project: string,
+  id: string,
+  nowMs: number,
+): BatchRecord | null {
   return db.transaction(() => {
-    const row = db.prepare(`SELECT * FROM batches WHERE id = ? AND project = ?`).get(id, project) as BatchRow | undefined;
+    const row = db
+      .prepare(`SELECT * FROM batches WHERE id = ? AND project = ?`)
+      .get(id, project) as BatchRow | undefined;
     if (!row) return null;
     const batch = rowToBatch(row);
     if (cancelEffect(batch.status) !== 'start') return batch;
-    db.prepare(`UPDATE batches SET status = 'cancelling', cancelling_at_ms = ? WHERE id = ?`).run(nowMs, id);
-    db.prepare(`UPDATE items SET state = 'cancelled' WHERE batch_id = ? AND state = 'queued'`).run(id);
+    db.prepare(`UPDATE batches SET status = 'cancelling', cancelling_at_ms = ? WHERE id = ?`).run(
+      nowMs,
+      id,
+    );
+    db.prepare(`UPDATE items SET state = 'cancelled' WHERE batch_id = ? AND state = 'queued'`).run(
+      id,
+    );
     return { ...batch, status: 'cancelling' as const, cancelling_at_ms: nowMs };
   })();
 }
 
-function insertItems(db: Database, batchId: string, endpoint: string, deadlineMs: number, items: NewItem[]): number[] {
+function insertItems(
+  db: Database,
+  batchId: string,
+  endpoint: string,
+  deadlineMs: number,
+  items: NewItem[],
+): number[] {
   const insert = db.prepare(
     `INSERT OR IGNORE INTO items (batch_id, line_no, custom_id, endpoint, upstream, model, body, deadline_ms)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -168,7 +219,16 @@ function insertItems(db: Database, batchId: string, endpoint: string, deadlineMs
   return db.transaction(() => {
     const duplicates: number[] = [];
     for (const it of items) {
-      const r = insert.run(batchId, it.line_no, it.custom_id, endpoint, it.upstream, it.model, it.body, deadlineMs);
+      const r = insert.run(
+        batchId,
+        it.line_no,
+        it.custom_id,
+        endpoint,
+        it.upstream,
+        it.model,
+        it.body,
+        deadlineMs,
+      );
       if (r.changes === 0) duplicates.push(it.line_no);
     }
     return duplicates;
@@ -177,13 +237,18 @@ function insertItems(db: Database, batchId: string, endpoint: string, deadlineMs
 
 function markFailed(db: Database, batchId: string, errors: BatchError[], nowMs: number): void {
   db.transaction(() => {
-    db.prepare(`UPDATE batches SET status = 'failed', failed_at_ms = ?, errors = ? WHERE id = ?`)
-      .run(nowMs, JSON.stringify(errors), batchId);
+    db.prepare(
+      `UPDATE batches SET status = 'failed', failed_at_ms = ?, errors = ? WHERE id = ?`,
+    ).run(nowMs, JSON.stringify(errors), batchId);
     db.prepare(`DELETE FROM items WHERE batch_id = ?`).run(batchId);
   })();
 }
 
-async function* finishedItems(db: Database, batchId: string, pageSize: number): AsyncGenerator<FinishedItem> {
+async function* finishedItems(
+  db: Database,
+  batchId: string,
+  pageSize: number,
+): AsyncGenerator<FinishedItem> {
   const page = db.prepare(
     `SELECT item_id, custom_id, state, status_code, request_id, response_body, error_code, error_message
      FROM items WHERE batch_id = ? AND item_id > ? ORDER BY item_id LIMIT ?`,
@@ -204,11 +269,16 @@ function completeBatch(
   files: { output: FileRecord | null; error: FileRecord | null },
   nowMs: number,
 ): void {
-  const stampColumn = { completed: 'completed_at_ms', expired: 'expired_at_ms', cancelled: 'cancelled_at_ms' }[status];
+  const stampColumn = {
+    completed: 'completed_at_ms',
+    expired: 'expired_at_ms',
+    cancelled: 'cancelled_at_ms',
+  }[status];
   db.transaction(() => {
     if (files.output) insertFileRow(db, files.output);
     if (files.error) insertFileRow(db, files.error);
-    db.prepare(`UPDATE batches SET status = ?, ${stampColumn} = ?, output_file_id = ?, error_file_id = ? WHERE id = ?`)
-      .run(status, nowMs, files.output?.id ?? null, files.error?.id ?? null, batchId);
+    db.prepare(
+      `UPDATE batches SET status = ?, ${stampColumn} = ?, output_file_id = ?, error_file_id = ? WHERE id = ?`,
+    ).run(status, nowMs, files.output?.id ?? null, files.error?.id ?? null, batchId);
   })();
 }

@@ -1,0 +1,116 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import OpenAI from 'openai';
+import { loadConfig, type Config } from '../../src/config/config.ts';
+import { createServerRuntime, type ServerRuntime } from '../../src/compose.ts';
+import { silentLogger } from '../../src/lib/logger.ts';
+import { createSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator/simulator.ts';
+
+export interface TestServer {
+  /** Base URL with /v1, for the SDK. */
+  baseURL: string;
+  client: OpenAI;
+  sim: Simulator;
+  runtime: ServerRuntime;
+  dataDir: string;
+  config: Config;
+  /** A client with another key (for multi-project tests). */
+  clientWithKey(apiKey: string): OpenAI;
+  close(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  /** Extra environment for loadConfig (engine tuning, API keys…). */
+  env?: Record<string, string>;
+  sim?: SimulatorOptions;
+  /** Extra config-file content (upstreams get the simulator URL substituted for `SIM`). */
+  configFile?: Record<string, unknown>;
+  apiKey?: string;
+  /** Reuse a data dir (restart tests). */
+  dataDir?: string;
+  /** Reuse a running simulator. */
+  existingSim?: Simulator;
+}
+
+const FAST_ENGINE = {
+  OPENBATCH_TICK_MS: '50',
+  OPENBATCH_RETRY_INITIAL_MS: '20',
+  OPENBATCH_RETRY_MAX_MS: '200',
+  OPENBATCH_SHUTDOWN_GRACE_MS: '2000',
+};
+
+/** Starts a simulator and an openbatch server on 127.0.0.1:0 with a temp data dir. */
+export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
+  const sim = opts.existingSim ?? createSimulator(opts.sim ?? {});
+  const simUrl = opts.existingSim ? (opts.env?.SIM_URL ?? '') : (await sim.listen(0)).url;
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'openbatch-test-'));
+  const env: Record<string, string> = { ...FAST_ENGINE, OPENBATCH_UPSTREAM_URL: `${simUrl}/v1`, ...opts.env };
+  let configPath: string | undefined;
+  if (opts.configFile) {
+    configPath = join(dataDir, 'config.json');
+    writeFileSync(configPath, JSON.stringify(opts.configFile).replaceAll('SIM', simUrl));
+  }
+  const config = loadConfig({ dataDir, port: 0, config: configPath }, env);
+  const runtime = await createServerRuntime(config, silentLogger);
+  const server: ServerType = serve({ fetch: runtime.app.fetch, hostname: '127.0.0.1', port: 0 });
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  const baseURL = `http://127.0.0.1:${port}/v1`;
+  const clientWithKey = (apiKey: string) => new OpenAI({ apiKey, baseURL, maxRetries: 0, timeout: 20_000 });
+  return {
+    baseURL,
+    client: clientWithKey(opts.apiKey ?? 'test-key'),
+    sim,
+    runtime,
+    dataDir,
+    config,
+    clientWithKey,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      await runtime.close();
+      if (!opts.existingSim) await sim.close();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Writes JSONL lines to a temp file and returns its path. */
+export function writeJsonl(lines: readonly (object | string)[], name = 'input.jsonl'): string {
+  const dir = mkdtempSync(join(tmpdir(), 'openbatch-jsonl-'));
+  const path = join(dir, name);
+  writeFileSync(path, lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n');
+  return path;
+}
+
+/** A chat request line; `content` may carry a `[sim:…]` directive. */
+export function chatLine(customId: string, content: string, model = 'gpt-4o-mini'): object {
+  return {
+    custom_id: customId,
+    method: 'POST',
+    url: '/v1/chat/completions',
+    body: { model, messages: [{ role: 'user', content }], max_tokens: 50 },
+  };
+}
+
+/** Polls a batch until it reaches a terminal status (bounded by `timeoutMs`). */
+export async function waitForBatch(client: OpenAI, id: string, timeoutMs = 30_000, until?: (status: string) => boolean): Promise<OpenAI.Batches.Batch> {
+  const done = until ?? ((s: string) => ['completed', 'failed', 'expired', 'cancelled'].includes(s));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const batch = await client.batches.retrieve(id);
+    if (done(batch.status)) return batch;
+    if (Date.now() > deadline) throw new Error(`batch ${id} still ${batch.status} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Downloads a file's JSONL content as parsed lines. */
+export async function readLines(client: OpenAI, fileId: string | null | undefined): Promise<Record<string, any>[]> {
+  if (!fileId) return [];
+  const text = await (await client.files.content(fileId)).text();
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
