@@ -40,6 +40,8 @@ export async function receiveUpload(
   try {
     parser = busboy({
       headers: { 'content-type': contentType },
+      // The filename is metadata echoed as given; blobs are keyed by file id, never by name.
+      preservePath: true,
       limits: { fileSize: maxFileBytes, files: 1, fields: 32, fieldSize: 64 * 1024 },
     });
   } catch (err) {

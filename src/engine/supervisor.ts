@@ -51,12 +51,14 @@ export class Supervisor {
       case 'in_progress':
         if (now >= batch.expires_at_ms) {
           await store.stopUnstartedItems(batch.id, 'expired');
+          this.#dropUnsent(batch.id, 'expired');
           if (now >= batch.expires_at_ms + options.expiryGraceMs)
             this.#abortInFlight(batch.id, 'expired');
         }
         return this.#finalizeIfDone(batch);
       case 'cancelling':
         await store.stopUnstartedItems(batch.id, 'cancelled');
+        this.#dropUnsent(batch.id, 'cancelled');
         if (now >= (batch.cancelling_at_ms ?? now) + options.cancelGraceMs)
           this.#abortInFlight(batch.id, 'cancelled');
         return this.#finalizeIfDone(batch);
@@ -94,6 +96,10 @@ export class Supervisor {
       { output: null, error: null },
       this.#deps.clock.nowMs(),
     );
+  }
+
+  #dropUnsent(batchId: string, reason: 'cancelled' | 'expired'): void {
+    for (const dispatcher of this.#dispatchers) dispatcher.dropUnsent(batchId, reason);
   }
 
   #abortInFlight(batchId: string, reason: 'cancelled' | 'expired'): void {

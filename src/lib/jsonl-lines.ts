@@ -5,13 +5,14 @@ export interface JsonlLine {
   /** 1-based physical line number. */
   lineNo: number;
   text: string | null;
-  /** Bytes of the line without its terminator (counted even when the text was dropped). */
+  /** Bytes of the line without its terminator (`\n` or `\r\n`), counted even when the text was dropped. */
   bytes: number;
 }
 
 /**
- * Splits a byte stream into lines without ever holding more than `maxLineBytes` of one line:
- * an oversize line is counted and skipped, never buffered, so one hostile line cannot exhaust memory.
+ * Splits a byte stream into lines without ever holding more than `maxLineBytes` (+1 for a CR) of
+ * one line: an oversize line is counted and skipped, never buffered, so one hostile line cannot
+ * exhaust memory.
  */
 export async function* readJsonlLines(
   input: Readable,
@@ -20,14 +21,20 @@ export async function* readJsonlLines(
   let pieces: Buffer[] = [];
   let pieceBytes = 0;
   let tooLong = false;
+  let endsWithCr = false;
   let lineNo = 0;
   const finish = (): JsonlLine => {
     lineNo++;
-    const text = tooLong ? null : stripCr(Buffer.concat(pieces, pieceBytes).toString('utf8'));
-    const line = { lineNo, text, bytes: pieceBytes };
+    const bytes = endsWithCr ? pieceBytes - 1 : pieceBytes;
+    const text =
+      tooLong || bytes > maxLineBytes
+        ? null
+        : Buffer.concat(pieces, pieceBytes).subarray(0, bytes).toString('utf8');
+    const line = { lineNo, text, bytes };
     pieces = [];
     pieceBytes = 0;
     tooLong = false;
+    endsWithCr = false;
     return line;
   };
   for await (const chunk of input) {
@@ -40,21 +47,19 @@ export async function* readJsonlLines(
     }
     if (start < buf.length) append(buf.subarray(start));
   }
-  if (pieceBytes > 0 || pieces.length > 0) yield finish();
+  if (pieceBytes > 0) yield finish();
 
   function append(part: Buffer): void {
     if (part.length === 0) return;
     pieceBytes += part.length;
+    endsWithCr = part[part.length - 1] === 13;
     if (tooLong) return;
-    if (pieceBytes > maxLineBytes) {
+    // One byte of slack so a CRLF line of exactly maxLineBytes still fits.
+    if (pieceBytes > maxLineBytes + 1) {
       tooLong = true;
       pieces = [];
       return;
     }
     pieces.push(part);
   }
-}
-
-function stripCr(text: string): string {
-  return text.endsWith('\r') ? text.slice(0, -1) : text;
 }

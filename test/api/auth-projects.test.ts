@@ -1,7 +1,13 @@
 import { createReadStream, readFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chatLine, startTestServer, waitForBatch, writeJsonl, type TestServer } from '../helpers/test-server.ts';
+import {
+  chatLine,
+  startTestServer,
+  waitForBatch,
+  writeJsonl,
+  type TestServer,
+} from '../helpers/test-server.ts';
 
 const TERMINAL = ['completed', 'failed', 'expired', 'cancelled'];
 
@@ -29,12 +35,14 @@ describe('API keys and project isolation (OPENBATCH_API_KEYS)', () => {
   });
   afterAll(async () => t.close());
 
-  it('answers 401 with OpenAI\'s envelope when the Authorization header is missing', async () => {
+  it("answers 401 with OpenAI's envelope when the Authorization header is missing", async () => {
     const res = await fetch(`${t.baseURL}/files`);
     expect(res.status).toBe(401);
     expect(res.headers.get('content-type')).toContain('application/json');
     expect(res.headers.get('www-authenticate')).toBe('Bearer realm="OpenAI API"');
-    const body = (await res.json()) as { error: { message: string; type: string; param: unknown; code: unknown } };
+    const body = (await res.json()) as {
+      error: { message: string; type: string; param: unknown; code: unknown };
+    };
     expect(body.error.type).toBe('invalid_request_error');
     expect(body.error.message.startsWith("You didn't provide an API key")).toBe(true);
     expect(body.error.param).toBeNull();
@@ -50,10 +58,13 @@ describe('API keys and project isolation (OPENBATCH_API_KEYS)', () => {
 
   it('rejects a wrong key with AuthenticationError (401, invalid_api_key) without echoing the key', async () => {
     const wrongKey = 'sk-wrong-0123456789abcdefSECRET';
-    const err = await t.clientWithKey(wrongKey).files.list().then(
-      () => null,
-      (e: unknown) => e,
-    );
+    const err = await t
+      .clientWithKey(wrongKey)
+      .files.list()
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
     const authErr = err as InstanceType<typeof OpenAI.AuthenticationError>;
     expect(authErr.status).toBe(401);
@@ -62,21 +73,33 @@ describe('API keys and project isolation (OPENBATCH_API_KEYS)', () => {
     expect(authErr.message).not.toContain(wrongKey);
     expect(authErr.message).not.toContain('0123456789abcdef');
 
-    const raw = await fetch(`${t.baseURL}/batches`, { headers: { authorization: `Bearer ${wrongKey}` } });
+    const raw = await fetch(`${t.baseURL}/batches`, {
+      headers: { authorization: `Bearer ${wrongKey}` },
+    });
     expect(raw.status).toBe(401);
     const text = await raw.text();
     expect(text).not.toContain(wrongKey);
     expect(text).not.toContain('0123456789abcdef');
     // A configured key of the wrong case is still wrong.
-    await expect(t.clientWithKey('KEY-A').files.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+    await expect(t.clientWithKey('KEY-A').files.list()).rejects.toBeInstanceOf(
+      OpenAI.AuthenticationError,
+    );
   });
 
   it('keeps every route project-scoped', async () => {
     // Alpha's objects.
-    const alphaPath = writeJsonl([chatLine('a-1', 'alpha one'), chatLine('a-2', 'alpha two')], 'alpha.jsonl');
+    const alphaPath = writeJsonl(
+      [chatLine('a-1', 'alpha one'), chatLine('a-2', 'alpha two')],
+      'alpha.jsonl',
+    );
     const alphaBytes = readFileSync(alphaPath, 'utf8');
     const aFile = await alpha.files.create({ file: createReadStream(alphaPath), purpose: 'batch' });
-    const aBatch = await alpha.batches.create({ input_file_id: aFile.id, endpoint: '/v1/chat/completions', completion_window: '24h', metadata: { owner: 'alpha' } });
+    const aBatch = await alpha.batches.create({
+      input_file_id: aFile.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+      metadata: { owner: 'alpha' },
+    });
 
     // Beta cannot see or touch them (attempted while alpha's batch may still be running).
     await expect(beta.files.retrieve(aFile.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
@@ -96,10 +119,18 @@ describe('API keys and project isolation (OPENBATCH_API_KEYS)', () => {
     // Beta's own objects.
     const betaPath = writeJsonl([chatLine('b-1', 'beta one')], 'beta.jsonl');
     const bFile = await beta.files.create({ file: createReadStream(betaPath), purpose: 'batch' });
-    const bBatch = await beta.batches.create({ input_file_id: bFile.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    const bBatch = await beta.batches.create({
+      input_file_id: bFile.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
 
     // A batch of beta's that names alpha's file is created, then fails: beta cannot see the file.
-    const stolen = await beta.batches.create({ input_file_id: aFile.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    const stolen = await beta.batches.create({
+      input_file_id: aFile.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
     expect(stolen.status).toBe('validating');
     const stolenDone = await waitForBatch(beta, stolen.id);
     expect(stolenDone.status).toBe('failed');
@@ -126,8 +157,12 @@ describe('API keys and project isolation (OPENBATCH_API_KEYS)', () => {
     expect(new Set(betaBatches)).toEqual(new Set([bBatch.id, stolen.id]));
     expect(alphaFiles.sort()).toEqual([aFile.id, aOutput].sort());
     expect(alphaBatches).toEqual([aBatch.id]);
-    expect((await beta.files.list({ purpose: 'batch_output' })).data.map((f) => f.id)).toEqual([bDone.output_file_id]);
-    expect((await alpha.files.list({ purpose: 'batch_output' })).data.map((f) => f.id)).toEqual([aOutput]);
+    expect((await beta.files.list({ purpose: 'batch_output' })).data.map((f) => f.id)).toEqual([
+      bDone.output_file_id,
+    ]);
+    expect((await alpha.files.list({ purpose: 'batch_output' })).data.map((f) => f.id)).toEqual([
+      aOutput,
+    ]);
 
     // Alpha's objects are untouched.
     const aFileAfter = await alpha.files.retrieve(aFile.id);
@@ -146,7 +181,11 @@ describe('API keys and project isolation (OPENBATCH_API_KEYS)', () => {
     const path = writeJsonl([chatLine('x', 'x')], 'own.jsonl');
     const file = await alpha.files.create({ file: createReadStream(path), purpose: 'batch' });
     await expect(beta.files.delete(file.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
-    expect(await alpha.files.delete(file.id)).toEqual({ id: file.id, object: 'file', deleted: true });
+    expect(await alpha.files.delete(file.id)).toEqual({
+      id: file.id,
+      object: 'file',
+      deleted: true,
+    });
     await expect(alpha.files.retrieve(file.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
   });
 });

@@ -1,7 +1,13 @@
 import { createReadStream } from 'node:fs';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chatLine, startTestServer, waitForBatch, writeJsonl, type TestServer } from '../helpers/test-server.ts';
+import {
+  chatLine,
+  startTestServer,
+  waitForBatch,
+  writeJsonl,
+  type TestServer,
+} from '../helpers/test-server.ts';
 
 interface RawList {
   object: string;
@@ -11,12 +17,25 @@ interface RawList {
   has_more: boolean;
 }
 
-async function rawGet(t: TestServer, pathAndQuery: string): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${t.baseURL}${pathAndQuery}`, { headers: { authorization: 'Bearer test-key' } });
-  return { status: res.status, body: await res.json() };
+type RawBody = Partial<RawList> & {
+  error?: { message: string; type: string; param: string | null; code: string | null };
+};
+
+async function rawGet(
+  t: TestServer,
+  pathAndQuery: string,
+): Promise<{ status: number; body: RawBody }> {
+  const res = await fetch(`${t.baseURL}${pathAndQuery}`, {
+    headers: { authorization: 'Bearer test-key' },
+  });
+  return { status: res.status, body: (await res.json()) as RawBody };
 }
 
-async function upload(t: TestServer, purpose: 'batch' | 'user_data', name: string): Promise<string> {
+async function upload(
+  t: TestServer,
+  purpose: 'batch' | 'user_data',
+  name: string,
+): Promise<string> {
   const path = writeJsonl([chatLine(`${name}-1`, `hello from ${name}`)], `${name}.jsonl`);
   const file = await t.client.files.create({ file: createReadStream(path), purpose });
   expect(file.purpose).toBe(purpose);
@@ -33,13 +52,25 @@ describe('empty lists', () => {
   it('returns an empty files page with null cursors', async () => {
     const { status, body } = await rawGet(t, '/files');
     expect(status).toBe(200);
-    expect(body).toEqual({ object: 'list', data: [], first_id: null, last_id: null, has_more: false });
+    expect(body).toEqual({
+      object: 'list',
+      data: [],
+      first_id: null,
+      last_id: null,
+      has_more: false,
+    });
   });
 
   it('returns an empty batches page with null cursors', async () => {
     const { status, body } = await rawGet(t, '/batches');
     expect(status).toBe(200);
-    expect(body).toEqual({ object: 'list', data: [], first_id: null, last_id: null, has_more: false });
+    expect(body).toEqual({
+      object: 'list',
+      data: [],
+      first_id: null,
+      last_id: null,
+      has_more: false,
+    });
   });
 
   it('auto-pagination over empty lists yields nothing', async () => {
@@ -111,15 +142,32 @@ describe('GET /v1/files: purpose, order, limit, after', () => {
     expect(raw2.has_more).toBe(false);
 
     // The same walk with the SDK's `after` parameter.
-    const viaSdk = await t.client.files.list({ purpose: 'batch', order: 'asc', limit: 2, after: ids.b2 });
+    const viaSdk = await t.client.files.list({
+      purpose: 'batch',
+      order: 'asc',
+      limit: 2,
+      after: ids.b2,
+    });
     expect(viaSdk.data.map((f) => f.id)).toEqual([ids.b3]);
 
     // An exhausted filter yields an empty page with null cursors.
     const p3 = await rawGet(t, `/files?purpose=batch&order=asc&limit=2&after=${ids.b3}`);
-    expect(p3.body).toEqual({ object: 'list', data: [], first_id: null, last_id: null, has_more: false });
+    expect(p3.body).toEqual({
+      object: 'list',
+      data: [],
+      first_id: null,
+      last_id: null,
+      has_more: false,
+    });
 
     const none = await rawGet(t, '/files?purpose=fine-tune');
-    expect(none.body).toEqual({ object: 'list', data: [], first_id: null, last_id: null, has_more: false });
+    expect(none.body).toEqual({
+      object: 'list',
+      data: [],
+      first_id: null,
+      last_id: null,
+      has_more: false,
+    });
   });
 
   it('walks `after` in the default (desc) order', async () => {
@@ -135,7 +183,8 @@ describe('GET /v1/files: purpose, order, limit, after', () => {
     for await (const f of t.client.files.list({ limit: 3 })) seen.push(f.id);
     expect(seen).toEqual([...createdOrder].reverse());
     const pageSizes: number[] = [];
-    for await (const page of (await t.client.files.list({ limit: 3 })).iterPages()) pageSizes.push(page.data.length);
+    for await (const page of (await t.client.files.list({ limit: 3 })).iterPages())
+      pageSizes.push(page.data.length);
     expect(pageSizes).toEqual([3, 2]);
   });
 
@@ -149,7 +198,11 @@ describe('GET /v1/files: purpose, order, limit, after', () => {
   });
 
   it('lists batch output files (purpose batch_output) and filters them by purpose', async () => {
-    const batch = await t.client.batches.create({ input_file_id: ids.b1, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    const batch = await t.client.batches.create({
+      input_file_id: ids.b1,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
     const done = await waitForBatch(t.client, batch.id);
     expect(done.status).toBe('completed');
     const outputId = done.output_file_id;
@@ -183,7 +236,12 @@ describe('GET /v1/batches: newest first, default page 20, SDK auto-pagination', 
     const file = await t.client.files.create({ file: createReadStream(path), purpose: 'batch' });
     created = [];
     for (let i = 0; i < COUNT; i++) {
-      const b = await t.client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h', metadata: { n: String(i) } });
+      const b = await t.client.batches.create({
+        input_file_id: file.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+        metadata: { n: String(i) },
+      });
       created.push(b.id);
     }
     expect(new Set(created).size).toBe(COUNT);
@@ -198,7 +256,8 @@ describe('GET /v1/batches: newest first, default page 20, SDK auto-pagination', 
     expect(seen).toEqual([...created].reverse());
 
     const pageSizes: number[] = [];
-    for await (const page of (await t.client.batches.list({ limit: 20 })).iterPages()) pageSizes.push(page.data.length);
+    for await (const page of (await t.client.batches.list({ limit: 20 })).iterPages())
+      pageSizes.push(page.data.length);
     expect(pageSizes).toEqual([...Array<number>(12).fill(20), 10]);
   });
 
@@ -227,7 +286,13 @@ describe('GET /v1/batches: newest first, default page 20, SDK auto-pagination', 
 
     // The oldest batch is the end of the list.
     const tail = (await rawGet(t, `/batches?after=${created[0]}`)).body as RawList;
-    expect(tail).toEqual({ object: 'list', data: [], first_id: null, last_id: null, has_more: false });
+    expect(tail).toEqual({
+      object: 'list',
+      data: [],
+      first_id: null,
+      last_id: null,
+      has_more: false,
+    });
     const last = (await rawGet(t, `/batches?limit=1&after=${created[1]}`)).body as RawList;
     expect(last.data.map((b) => b.id)).toEqual([created[0]]);
     expect(last.has_more).toBe(false);
@@ -237,7 +302,9 @@ describe('GET /v1/batches: newest first, default page 20, SDK auto-pagination', 
     const raw = await rawGet(t, '/batches?limit=101');
     expect(raw.status).toBe(400);
     expect(raw.body.error).toMatchObject({ type: 'invalid_request_error', param: 'limit' });
-    await expect(t.client.batches.list({ limit: 101 })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    await expect(t.client.batches.list({ limit: 101 })).rejects.toBeInstanceOf(
+      OpenAI.BadRequestError,
+    );
     expect((await rawGet(t, '/batches?limit=0')).status).toBe(400);
     const max = (await rawGet(t, '/batches?limit=100')).body as RawList;
     expect(max.data.length).toBe(100);

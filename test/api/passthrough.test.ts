@@ -11,7 +11,7 @@ describe('real-time passthrough to the upstream', () => {
   });
   afterAll(async () => t.close());
 
-  it('forwards chat completions and returns the simulator\'s chat.completion', async () => {
+  it("forwards chat completions and returns the simulator's chat.completion", async () => {
     const before = t.sim.calls().length;
     const completion = await t.client.chat.completions.create({
       model: 'gpt-4o-mini',
@@ -25,14 +25,23 @@ describe('real-time passthrough to the upstream', () => {
     expect(completion.choices[0]!.message.content!.length).toBeGreaterThan(0);
     expect(completion.usage).toBeDefined();
     expect(completion.usage!.total_tokens).toBeGreaterThan(0);
-    expect(completion.usage!.total_tokens).toBe(completion.usage!.prompt_tokens + completion.usage!.completion_tokens);
+    expect(completion.usage!.total_tokens).toBe(
+      completion.usage!.prompt_tokens + completion.usage!.completion_tokens,
+    );
     const calls = t.sim.calls().slice(before);
     expect(calls.length).toBe(1);
-    expect(calls[0]).toMatchObject({ path: '/v1/chat/completions', model: 'gpt-4o-mini', status: 200 });
+    expect(calls[0]).toMatchObject({
+      path: '/v1/chat/completions',
+      model: 'gpt-4o-mini',
+      status: 200,
+    });
   });
 
   it('forwards embeddings; the SDK asks for base64 and decodes it to numbers', async () => {
-    const res = await t.client.embeddings.create({ model: 'text-embedding-3-small', input: ['a', 'b'] });
+    const res = await t.client.embeddings.create({
+      model: 'text-embedding-3-small',
+      input: ['a', 'b'],
+    });
     expect(res.object).toBe('list');
     expect(res.data.length).toBe(2);
     expect(res.data.map((d) => d.index)).toEqual([0, 1]);
@@ -46,7 +55,10 @@ describe('real-time passthrough to the upstream', () => {
 
   it('passes an upstream 400 back as BadRequestError with the upstream message', async () => {
     const err = await t.client.chat.completions
-      .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'please fail [sim:status=400]' }] })
+      .create({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'please fail [sim:status=400]' }],
+      })
       .then(
         () => null,
         (e: unknown) => e,
@@ -76,7 +88,11 @@ describe('real-time passthrough to the upstream', () => {
     const raw = await fetch(`${t.baseURL}/chat/completions`, {
       method: 'POST',
       headers: { authorization: 'Bearer test-key', 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'raw stream' }], stream: true }),
+      body: JSON.stringify({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'raw stream' }],
+        stream: true,
+      }),
     });
     expect(raw.status).toBe(200);
     expect(raw.headers.get('content-type')).toContain('text/event-stream');
@@ -85,7 +101,7 @@ describe('real-time passthrough to the upstream', () => {
     expect(body.trimEnd().endsWith('data: [DONE]')).toBe(true);
   });
 
-  it('lists the simulator\'s models', async () => {
+  it("lists the simulator's models", async () => {
     const ids: string[] = [];
     for await (const m of t.client.models.list()) {
       expect(m.object).toBe('model');
@@ -99,16 +115,28 @@ describe('real-time passthrough to the upstream', () => {
     const raw = await fetch(`${t.baseURL}/chat/completions`, {
       method: 'POST',
       headers: { authorization: 'Bearer test-key', 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], api_base: 'http://127.0.0.1:9/v1' }),
+      body: JSON.stringify({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'hi' }],
+        api_base: 'http://127.0.0.1:9/v1',
+      }),
     });
     expect(raw.status).toBe(400);
-    const body = (await raw.json()) as { error: { type: string; param: string | null; message: string } };
+    const body = (await raw.json()) as {
+      error: { type: string; param: string | null; message: string };
+    };
     expect(body.error.type).toBe('invalid_request_error');
     expect(body.error.param).toBe('api_base');
 
-    const params = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], api_base: 'http://127.0.0.1:9/v1' };
+    const params = {
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'hi' }],
+      api_base: 'http://127.0.0.1:9/v1',
+    };
     await expect(
-      t.client.chat.completions.create(params as unknown as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming),
+      t.client.chat.completions.create(
+        params as unknown as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming,
+      ),
     ).rejects.toBeInstanceOf(OpenAI.BadRequestError);
     expect(t.sim.calls().length).toBe(before);
   });
@@ -124,7 +152,9 @@ describe('real-time passthrough to the upstream', () => {
 describe('model routing with an upstream that serves only some models', () => {
   let t: TestServer;
   beforeAll(async () => {
-    t = await startTestServer({ configFile: { upstreams: [{ name: 'sim', baseUrl: 'SIM/v1', models: ['gpt-4o-mini'] }] } });
+    t = await startTestServer({
+      configFile: { upstreams: [{ name: 'sim', baseUrl: 'SIM/v1', models: ['gpt-4o-mini'] }] },
+    });
   });
   afterAll(async () => t.close());
 
@@ -141,10 +171,15 @@ describe('model routing with an upstream that serves only some models', () => {
     expect(nf.status).toBe(404);
     expect(nf.code).toBe('model_not_found');
     expect(nf.message).toContain('no-such-model-7b');
-    await expect(t.client.embeddings.create({ model: 'text-embedding-3-small', input: 'x' })).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    await expect(
+      t.client.embeddings.create({ model: 'text-embedding-3-small', input: 'x' }),
+    ).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     expect(t.sim.calls().length).toBe(before);
 
-    const ok = await t.client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    const ok = await t.client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'hi' }],
+    });
     expect(ok.object).toBe('chat.completion');
   });
 });

@@ -28,7 +28,24 @@ describe('parseCompletionWindowMs', () => {
     expect(parseCompletionWindowMs(value)).toBe(ms);
   });
 
-  it.each(['9s', '0s', '0h', '169h', '168h0m1s', '', 'abc', '5s', '24H', '1d', '-1h', '1.5h', 'h', '24', '1s1h', 'm30'])('rejects %j', (value) => {
+  it.each([
+    '9s',
+    '0s',
+    '0h',
+    '169h',
+    '168h0m1s',
+    '',
+    'abc',
+    '5s',
+    '24H',
+    '1d',
+    '-1h',
+    '1.5h',
+    'h',
+    '24',
+    '1s1h',
+    'm30',
+  ])('rejects %j', (value) => {
     const err = rejection(value);
     expect(err.code).toBe('invalid_request');
     expect(err.param).toBe('completion_window');

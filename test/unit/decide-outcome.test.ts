@@ -29,9 +29,19 @@ const errorBody = (message: string, type: string, code: string | null): string =
   JSON.stringify({ error: { message, type, param: null, code } });
 
 /** An upstream answer as the provider hands it over: the non-2xx status already classified. */
-const res = (status: number, body: string, extra: UpstreamResponse['headers'] = {}): UpstreamResponse => {
+const res = (
+  status: number,
+  body: string,
+  extra: UpstreamResponse['headers'] = {},
+): UpstreamResponse => {
   const headers = { 'content-type': 'application/json', ...extra };
-  return { status, headers, body, requestId: 'req_abc', failure: classifyStatus(status, headers, NOW) };
+  return {
+    status,
+    headers,
+    body,
+    requestId: 'req_abc',
+    failure: classifyStatus(status, headers, NOW),
+  };
 };
 
 const chatBody = JSON.stringify({
@@ -59,7 +69,13 @@ describe('decideFromResponse', () => {
         status_code: 200,
         request_id: 'req_abc',
         response_body: chatBody,
-        usage: { input_tokens: 12, cached_tokens: 4, output_tokens: 7, reasoning_tokens: 2, total_tokens: 19 },
+        usage: {
+          input_tokens: 12,
+          cached_tokens: 4,
+          output_tokens: 7,
+          reasoning_tokens: 2,
+          total_tokens: 19,
+        },
       },
       cooldownMs: null,
       maybePaid: false,
@@ -67,9 +83,16 @@ describe('decideFromResponse', () => {
   });
 
   it('reads responses-API usage names too', () => {
-    const body = JSON.stringify({ object: 'response', usage: { input_tokens: 5, output_tokens: 6, total_tokens: 11 } });
+    const body = JSON.stringify({
+      object: 'response',
+      usage: { input_tokens: 5, output_tokens: 6, total_tokens: 11 },
+    });
     const d = decideFromResponse(item(1), res(200, body), policy, NOW);
-    expect(d.outcome).toMatchObject({ kind: 'response', succeeded: true, usage: { input_tokens: 5, output_tokens: 6, total_tokens: 11 } });
+    expect(d.outcome).toMatchObject({
+      kind: 'response',
+      succeeded: true,
+      usage: { input_tokens: 5, output_tokens: 6, total_tokens: 11 },
+    });
   });
 
   it('uses an empty request id when the upstream sent none', () => {
@@ -81,60 +104,134 @@ describe('decideFromResponse', () => {
     const body = errorBody('Simulated bad request', 'invalid_request_error', null);
     const d = decideFromResponse(item(1), res(400, body), policy, NOW);
     expect(d).toEqual({
-      outcome: { kind: 'response', item_id: 11, lease_gen: 4, succeeded: false, status_code: 400, request_id: 'req_abc', response_body: body, usage: null },
+      outcome: {
+        kind: 'response',
+        item_id: 11,
+        lease_gen: 4,
+        succeeded: false,
+        status_code: 400,
+        request_id: 'req_abc',
+        response_body: body,
+        usage: null,
+      },
       cooldownMs: null,
       maybePaid: false,
     });
   });
 
   it.each([401, 403, 404, 422])('makes a %i final', (status) => {
-    const d = decideFromResponse(item(1), res(status, errorBody('no', 'invalid_request_error', null)), policy, NOW);
+    const d = decideFromResponse(
+      item(1),
+      res(status, errorBody('no', 'invalid_request_error', null)),
+      policy,
+      NOW,
+    );
     expect(d.outcome).toMatchObject({ kind: 'response', succeeded: false, status_code: status });
   });
 
   it('retries a 500 below maximumAttempts without refunding the attempt, after a backoff delay', () => {
-    const d = decideFromResponse(item(1), res(500, errorBody('boom', 'server_error', null)), policy, NOW);
+    const d = decideFromResponse(
+      item(1),
+      res(500, errorBody('boom', 'server_error', null)),
+      policy,
+      NOW,
+    );
     expect(d.cooldownMs).toBeNull();
-    expect(d.outcome).toMatchObject({ kind: 'retry', item_id: 11, lease_gen: 4, refund_attempt: false, last_error: 'upstream answered 500' });
+    expect(d.outcome).toMatchObject({
+      kind: 'retry',
+      item_id: 11,
+      lease_gen: 4,
+      refund_attempt: false,
+      last_error: 'upstream answered 500',
+    });
     const wait = (d.outcome as { not_before_ms: number }).not_before_ms - NOW;
     expect(wait).toBeGreaterThanOrEqual(750);
     expect(wait).toBeLessThanOrEqual(1_000);
   });
 
   it.each([408, 409, 502, 503, 504])('retries a %i below maximumAttempts', (status) => {
-    const d = decideFromResponse(item(2), res(status, errorBody('x', 'server_error', null)), policy, NOW);
+    const d = decideFromResponse(
+      item(2),
+      res(status, errorBody('x', 'server_error', null)),
+      policy,
+      NOW,
+    );
     expect(d.outcome).toMatchObject({ kind: 'retry', refund_attempt: false });
   });
 
   it('makes a 500 final once maximumAttempts is reached', () => {
     const body = errorBody('boom', 'server_error', null);
     const d = decideFromResponse(item(3), res(500, body), policy, NOW);
-    expect(d.outcome).toEqual({ kind: 'response', item_id: 11, lease_gen: 4, succeeded: false, status_code: 500, request_id: 'req_abc', response_body: body, usage: null });
+    expect(d.outcome).toEqual({
+      kind: 'response',
+      item_id: 11,
+      lease_gen: 4,
+      succeeded: false,
+      status_code: 500,
+      request_id: 'req_abc',
+      response_body: body,
+      usage: null,
+    });
   });
 
   it("honours a 5xx's retry-after", () => {
-    const d = decideFromResponse(item(1), res(503, errorBody('busy', 'server_error', null), { 'retry-after': '2' }), policy, NOW);
-    expect(d.outcome).toMatchObject({ kind: 'retry', not_before_ms: NOW + 2_000, refund_attempt: false });
+    const d = decideFromResponse(
+      item(1),
+      res(503, errorBody('busy', 'server_error', null), { 'retry-after': '2' }),
+      policy,
+      NOW,
+    );
+    expect(d.outcome).toMatchObject({
+      kind: 'retry',
+      not_before_ms: NOW + 2_000,
+      refund_attempt: false,
+    });
   });
 
   it('retries a 429 with the attempt refunded and the retry-after as upstream cooldown', () => {
     const body = errorBody('Rate limit reached', 'requests', 'rate_limit_exceeded');
-    const d = decideFromResponse(item(1), res(429, body, { 'retry-after-ms': '1500', 'retry-after': '2' }), policy, NOW);
+    const d = decideFromResponse(
+      item(1),
+      res(429, body, { 'retry-after-ms': '1500', 'retry-after': '2' }),
+      policy,
+      NOW,
+    );
     expect(d).toEqual({
-      outcome: { kind: 'retry', item_id: 11, lease_gen: 4, not_before_ms: NOW + 1_500, refund_attempt: true, last_error: 'upstream answered 429' },
+      outcome: {
+        kind: 'retry',
+        item_id: 11,
+        lease_gen: 4,
+        not_before_ms: NOW + 1_500,
+        refund_attempt: true,
+        last_error: 'upstream answered 429',
+      },
       cooldownMs: 1_500,
       maybePaid: false,
     });
   });
 
   it('keeps retrying a 429 even at maximumAttempts (it does not use one up)', () => {
-    const d = decideFromResponse(item(3), res(429, errorBody('slow', 'requests', 'rate_limit_exceeded'), { 'retry-after-ms': '200' }), policy, NOW);
-    expect(d.outcome).toMatchObject({ kind: 'retry', refund_attempt: true, not_before_ms: NOW + 200 });
+    const d = decideFromResponse(
+      item(3),
+      res(429, errorBody('slow', 'requests', 'rate_limit_exceeded'), { 'retry-after-ms': '200' }),
+      policy,
+      NOW,
+    );
+    expect(d.outcome).toMatchObject({
+      kind: 'retry',
+      refund_attempt: true,
+      not_before_ms: NOW + 200,
+    });
     expect(d.cooldownMs).toBe(200);
   });
 
   it('backs off a 429 without retry-after and still cools the upstream down', () => {
-    const d = decideFromResponse(item(1), res(429, errorBody('slow', 'requests', 'rate_limit_exceeded')), policy, NOW);
+    const d = decideFromResponse(
+      item(1),
+      res(429, errorBody('slow', 'requests', 'rate_limit_exceeded')),
+      policy,
+      NOW,
+    );
     expect(d.outcome).toMatchObject({ kind: 'retry', refund_attempt: true });
     expect(d.cooldownMs).toBeGreaterThanOrEqual(750);
     expect(d.cooldownMs).toBeLessThanOrEqual(1_000);
@@ -142,53 +239,106 @@ describe('decideFromResponse', () => {
   });
 
   it('caps a huge retry-after at maximumRetryAfterMs', () => {
-    const d = decideFromResponse(item(1), res(429, errorBody('slow', 'requests', null), { 'retry-after-ms': '99999999' }), policy, NOW);
+    const d = decideFromResponse(
+      item(1),
+      res(429, errorBody('slow', 'requests', null), { 'retry-after-ms': '99999999' }),
+      policy,
+      NOW,
+    );
     expect(d.cooldownMs).toBe(600_000);
   });
 
   it('makes a 429 insufficient_quota final (waiting never clears it)', () => {
-    const body = errorBody('You exceeded your current quota, please check your plan and billing details.', 'insufficient_quota', 'insufficient_quota');
+    const body = errorBody(
+      'You exceeded your current quota, please check your plan and billing details.',
+      'insufficient_quota',
+      'insufficient_quota',
+    );
     const d = decideFromResponse(item(1), res(429, body, { 'retry-after-ms': '200' }), policy, NOW);
     expect(d).toEqual({
-      outcome: { kind: 'response', item_id: 11, lease_gen: 4, succeeded: false, status_code: 429, request_id: 'req_abc', response_body: body, usage: null },
+      outcome: {
+        kind: 'response',
+        item_id: 11,
+        lease_gen: 4,
+        succeeded: false,
+        status_code: 429,
+        request_id: 'req_abc',
+        response_body: body,
+        usage: null,
+      },
       cooldownMs: null,
       maybePaid: false,
     });
   });
 
   it('makes a 500 with x-should-retry: false final on the first attempt', () => {
-    const d = decideFromResponse(item(1), res(500, errorBody('boom', 'server_error', null), { 'x-should-retry': 'false' }), policy, NOW);
+    const d = decideFromResponse(
+      item(1),
+      res(500, errorBody('boom', 'server_error', null), { 'x-should-retry': 'false' }),
+      policy,
+      NOW,
+    );
     expect(d.outcome).toMatchObject({ kind: 'response', succeeded: false, status_code: 500 });
     expect(d.cooldownMs).toBeNull();
   });
 
   it('makes a 429 with x-should-retry: false final', () => {
-    const d = decideFromResponse(item(1), res(429, errorBody('slow', 'requests', null), { 'x-should-retry': 'false', 'retry-after-ms': '100' }), policy, NOW);
+    const d = decideFromResponse(
+      item(1),
+      res(429, errorBody('slow', 'requests', null), {
+        'x-should-retry': 'false',
+        'retry-after-ms': '100',
+      }),
+      policy,
+      NOW,
+    );
     expect(d.outcome).toMatchObject({ kind: 'response', succeeded: false, status_code: 429 });
     expect(d.cooldownMs).toBeNull();
   });
 
   it('retries a 400 when the upstream says x-should-retry: true', () => {
-    const d = decideFromResponse(item(1), res(400, errorBody('later', 'invalid_request_error', null), { 'x-should-retry': 'true' }), policy, NOW);
+    const d = decideFromResponse(
+      item(1),
+      res(400, errorBody('later', 'invalid_request_error', null), { 'x-should-retry': 'true' }),
+      policy,
+      NOW,
+    );
     expect(d.outcome).toMatchObject({ kind: 'retry', refund_attempt: false });
   });
 
   it('retries a 200 whose body is not JSON, as an invalid response', () => {
     const d = decideFromResponse(item(1), res(200, '{"id":"chatcmpl-1","choi'), policy, NOW);
-    expect(d.outcome).toMatchObject({ kind: 'retry', refund_attempt: false, last_error: expect.stringContaining('not JSON') });
+    expect(d.outcome).toMatchObject({
+      kind: 'retry',
+      refund_attempt: false,
+      last_error: expect.stringContaining('not JSON'),
+    });
     expect(d.cooldownMs).toBeNull();
   });
 
   it('fails a 200 whose body is not JSON at maximumAttempts, with an error line', () => {
     const d = decideFromResponse(item(3), res(200, 'not json'), policy, NOW);
-    expect(d.outcome).toMatchObject({ kind: 'error', item_id: 11, lease_gen: 4, code: 'upstream_error', message: expect.stringContaining('3 attempt(s)') });
+    expect(d.outcome).toMatchObject({
+      kind: 'error',
+      item_id: 11,
+      lease_gen: 4,
+      code: 'upstream_error',
+      message: expect.stringContaining('3 attempt(s)'),
+    });
   });
 
   it("wraps a final non-JSON error body in OpenAI's error envelope", () => {
     const d = decideFromResponse(item(3), res(502, '<html>Bad Gateway</html>'), policy, NOW);
     expect(d.outcome).toMatchObject({ kind: 'response', succeeded: false, status_code: 502 });
     const body = JSON.parse((d.outcome as { response_body: string }).response_body);
-    expect(body).toEqual({ error: { message: '<html>Bad Gateway</html>', type: 'upstream_error', param: null, code: null } });
+    expect(body).toEqual({
+      error: {
+        message: '<html>Bad Gateway</html>',
+        type: 'upstream_error',
+        param: null,
+        code: null,
+      },
+    });
   });
 
   it('wraps an empty final error body with a message naming the status', () => {
@@ -200,8 +350,19 @@ describe('decideFromResponse', () => {
 
 describe('decideFromError', () => {
   it('retries a connection error below maximumAttempts and flags it as maybe paid', () => {
-    const d = decideFromError(item(1), new ProviderError('connection', 'upstream connection error (ECONNRESET)'), policy, NOW);
-    expect(d.outcome).toMatchObject({ kind: 'retry', item_id: 11, lease_gen: 4, refund_attempt: false, last_error: 'upstream connection error (ECONNRESET)' });
+    const d = decideFromError(
+      item(1),
+      new ProviderError('connection', 'upstream connection error (ECONNRESET)'),
+      policy,
+      NOW,
+    );
+    expect(d.outcome).toMatchObject({
+      kind: 'retry',
+      item_id: 11,
+      lease_gen: 4,
+      refund_attempt: false,
+      last_error: 'upstream connection error (ECONNRESET)',
+    });
     expect(d.maybePaid).toBe(true);
     expect(d.cooldownMs).toBeNull();
     const wait = (d.outcome as { not_before_ms: number }).not_before_ms - NOW;
@@ -210,32 +371,53 @@ describe('decideFromError', () => {
   });
 
   it('does not flag a request that never left as maybe paid', () => {
-    const d = decideFromError(item(1), new ProviderError('connection', 'refused', { maybeSent: false }), policy, NOW);
+    const d = decideFromError(
+      item(1),
+      new ProviderError('connection', 'refused', { maybeSent: false }),
+      policy,
+      NOW,
+    );
     expect(d.outcome.kind).toBe('retry');
     expect(d.maybePaid).toBe(false);
   });
 
   it('grows the delay with the attempt count', () => {
-    const d = decideFromError(item(2), new ProviderError('timeout', 'timed out'), { ...policy, maximumAttempts: 10 }, NOW);
+    const d = decideFromError(
+      item(2),
+      new ProviderError('timeout', 'timed out'),
+      { ...policy, maximumAttempts: 10 },
+      NOW,
+    );
     const wait = (d.outcome as { not_before_ms: number }).not_before_ms - NOW;
     expect(wait).toBeGreaterThanOrEqual(1_500);
     expect(wait).toBeLessThanOrEqual(2_000);
   });
 
   it('ends in an upstream_error line at maximumAttempts', () => {
-    const d = decideFromError(item(3), new ProviderError('timeout', 'upstream timeout error (UND_ERR_HEADERS_TIMEOUT)'), policy, NOW);
+    const d = decideFromError(
+      item(3),
+      new ProviderError('timeout', 'upstream timeout error (UND_ERR_HEADERS_TIMEOUT)'),
+      policy,
+      NOW,
+    );
     expect(d.outcome).toEqual({
       kind: 'error',
       item_id: 11,
       lease_gen: 4,
       code: 'upstream_error',
-      message: 'The request failed after 3 attempt(s): upstream timeout error (UND_ERR_HEADERS_TIMEOUT).',
+      message:
+        'The request failed after 3 attempt(s): upstream timeout error (UND_ERR_HEADERS_TIMEOUT).',
     });
     expect(d.maybePaid).toBe(true);
   });
 
   it('ends at once for a non-retryable error', () => {
-    const d = decideFromError(item(1), new ProviderError('connection', 'nope', { shouldRetry: false }), policy, NOW);
+    const d = decideFromError(
+      item(1),
+      new ProviderError('connection', 'nope', { shouldRetry: false }),
+      policy,
+      NOW,
+    );
     expect(d.outcome).toMatchObject({ kind: 'error', code: 'upstream_error' });
   });
 });

@@ -113,7 +113,11 @@ describe('readJsonlLines', () => {
     // Split inside the 4-byte emoji and inside a 3-byte CJK character.
     const emoji = whole.indexOf(Buffer.from('👋', 'utf8'));
     const cjk = whole.indexOf(Buffer.from('本', 'utf8'));
-    const parts = [whole.subarray(0, cjk + 1), whole.subarray(cjk + 1, emoji + 2), whole.subarray(emoji + 2)];
+    const parts = [
+      whole.subarray(0, cjk + 1),
+      whole.subarray(cjk + 1, emoji + 2),
+      whole.subarray(emoji + 2),
+    ];
     expect(parts.map((p) => p.length).reduce((a, b) => a + b)).toBe(whole.length);
     const lines = await collect(parts);
     expect(lines.map((l) => l.text)).toEqual([text, text]);

@@ -1,5 +1,10 @@
 import { describe, it, expect } from 'vitest';
-import { FORBIDDEN_BODY_KEYS, validateLine, type LineContext, type LineVerdict } from '../../src/domain/line-validation.ts';
+import {
+  FORBIDDEN_BODY_KEYS,
+  validateLine,
+  type LineContext,
+  type LineVerdict,
+} from '../../src/domain/line-validation.ts';
 import type { BatchEndpoint } from '../../src/protocol/endpoints.ts';
 
 const SERVED = new Set(['gpt-4o-mini', 'text-embedding-3-small', 'omni-moderation-latest']);
@@ -15,7 +20,10 @@ function ctx(endpoint: BatchEndpoint = '/v1/chat/completions', routed: string[] 
   };
 }
 
-const chat = (overrides: Record<string, unknown> = {}, body: Record<string, unknown> = {}): Record<string, unknown> => ({
+const chat = (
+  overrides: Record<string, unknown> = {},
+  body: Record<string, unknown> = {},
+): Record<string, unknown> => ({
   custom_id: 'req-1',
   method: 'POST',
   url: '/v1/chat/completions',
@@ -24,7 +32,11 @@ const chat = (overrides: Record<string, unknown> = {}, body: Record<string, unkn
 });
 
 /** Validates an object line (or raw text) at line 7 and returns the error, failing if it passed. */
-function errorOf(line: Record<string, unknown> | string | null, c: LineContext = ctx(), lineNo = 7) {
+function errorOf(
+  line: Record<string, unknown> | string | null,
+  c: LineContext = ctx(),
+  lineNo = 7,
+) {
   const text = line === null || typeof line === 'string' ? line : JSON.stringify(line);
   const verdict: LineVerdict = validateLine(text, lineNo, c);
   if (verdict.ok) throw new Error(`expected a failure, got ${JSON.stringify(verdict.line)}`);
@@ -39,7 +51,8 @@ function okOf(line: Record<string, unknown> | string, c: LineContext = ctx()) {
 
 describe('validateLine', () => {
   it('accepts a valid chat line and returns its routing facts and the compact body', () => {
-    const text = '{ "custom_id": "req-1", "method": "POST", "url": "/v1/chat/completions",\t"body": { "model": "gpt-4o-mini", "messages": [ {"role": "user", "content": "hi"} ] } }';
+    const text =
+      '{ "custom_id": "req-1", "method": "POST", "url": "/v1/chat/completions",\t"body": { "model": "gpt-4o-mini", "messages": [ {"role": "user", "content": "hi"} ] } }';
     const line = okOf(text);
     expect(line).toEqual({
       custom_id: 'req-1',
@@ -77,13 +90,20 @@ describe('validateLine', () => {
   });
 
   it('does not count brackets inside strings towards the nesting depth', () => {
-    const line = okOf(chat({}, { messages: [{ role: 'user', content: '[[[[[[[[[[{{{{{{{{{{ \\" [[[[[[' }] }));
+    const line = okOf(
+      chat({}, { messages: [{ role: 'user', content: '[[[[[[[[[[{{{{{{{{{{ \\" [[[[[[' }] }),
+    );
     expect(line.model).toBe('gpt-4o-mini');
   });
 
   it('reports unparseable JSON as invalid_json_line with param null', () => {
     for (const text of ['{not json', '', '{"custom_id": "x",}', "{'a': 1}"]) {
-      expect(errorOf(text)).toEqual({ code: 'invalid_json_line', message: 'This line is not parseable as valid JSON.', param: null, line: 7 });
+      expect(errorOf(text)).toEqual({
+        code: 'invalid_json_line',
+        message: 'This line is not parseable as valid JSON.',
+        param: null,
+        line: 7,
+      });
     }
   });
 
@@ -95,12 +115,20 @@ describe('validateLine', () => {
     }
   });
 
-  it.each(['custom_id', 'method', 'url', 'body'])('reports a missing %s as missing_required_parameter', (key) => {
-    const line = chat();
-    delete line[key];
-    expect(errorOf(line)).toEqual({ code: 'missing_required_parameter', message: `Missing required parameter: '${key}'.`, param: key, line: 7 });
-    expect(errorOf(chat({ [key]: null })).param).toBe(key);
-  });
+  it.each(['custom_id', 'method', 'url', 'body'])(
+    'reports a missing %s as missing_required_parameter',
+    (key) => {
+      const line = chat();
+      delete line[key];
+      expect(errorOf(line)).toEqual({
+        code: 'missing_required_parameter',
+        message: `Missing required parameter: '${key}'.`,
+        param: key,
+        line: 7,
+      });
+      expect(errorOf(chat({ [key]: null })).param).toBe(key);
+    },
+  );
 
   it('reports the first missing key in the order custom_id, method, url, body', () => {
     expect(errorOf({ body: {} }).param).toBe('custom_id');
@@ -119,12 +147,21 @@ describe('validateLine', () => {
 
   it('rejects a method other than POST', () => {
     for (const method of ['GET', 'post', 1]) {
-      expect(errorOf(chat({ method }))).toMatchObject({ code: 'invalid_request', param: 'method', line: 7 });
+      expect(errorOf(chat({ method }))).toMatchObject({
+        code: 'invalid_request',
+        param: 'method',
+        line: 7,
+      });
     }
   });
 
   it('reports a url that differs from the batch endpoint as invalid_url', () => {
-    for (const url of ['/v1/embeddings', '/chat/completions', 'https://api.openai.com/v1/chat/completions', '/v1/chat/completions/']) {
+    for (const url of [
+      '/v1/embeddings',
+      '/chat/completions',
+      'https://api.openai.com/v1/chat/completions',
+      '/v1/chat/completions/',
+    ]) {
       expect(errorOf(chat({ url }))).toEqual({
         code: 'invalid_url',
         message: 'The URL provided for this request does not match the batch endpoint.',
@@ -136,7 +173,11 @@ describe('validateLine', () => {
 
   it('rejects a body that is not a JSON object', () => {
     for (const body of ['text', 3, [1, 2], true]) {
-      expect(errorOf(chat({ body }))).toMatchObject({ code: 'invalid_request', param: 'body', line: 7 });
+      expect(errorOf(chat({ body }))).toMatchObject({
+        code: 'invalid_request',
+        param: 'body',
+        line: 7,
+      });
     }
   });
 
@@ -147,29 +188,69 @@ describe('validateLine', () => {
       param: 'body.stream',
       line: 7,
     });
-    const embedding = { custom_id: 'e', method: 'POST', url: '/v1/embeddings', body: { model: 'text-embedding-3-small', input: 'x', stream: true } };
-    expect(errorOf(embedding, ctx('/v1/embeddings')).message).toBe('Embeddings: Streaming is not supported in the Batch API.');
+    const embedding = {
+      custom_id: 'e',
+      method: 'POST',
+      url: '/v1/embeddings',
+      body: { model: 'text-embedding-3-small', input: 'x', stream: true },
+    };
+    expect(errorOf(embedding, ctx('/v1/embeddings')).message).toBe(
+      'Embeddings: Streaming is not supported in the Batch API.',
+    );
   });
 
   it('requires body.model', () => {
     for (const model of [undefined, '', 5, null]) {
       const line = chat({}, { model });
-      expect(errorOf(line)).toEqual({ code: 'invalid_request', message: 'Model parameter is required.', param: 'body.model', line: 7 });
+      expect(errorOf(line)).toEqual({
+        code: 'invalid_request',
+        message: 'Model parameter is required.',
+        param: 'body.model',
+        line: 7,
+      });
     }
   });
 
   it("requires the endpoint's input field (messages, input, prompt)", () => {
     const noMessages = chat();
     delete (noMessages.body as Record<string, unknown>).messages;
-    expect(errorOf(noMessages)).toEqual({ code: 'invalid_request', message: 'Messages parameter is required.', param: 'body.messages', line: 7 });
-    const noInput = { custom_id: 'e', method: 'POST', url: '/v1/embeddings', body: { model: 'text-embedding-3-small' } };
-    expect(errorOf(noInput, ctx('/v1/embeddings'))).toEqual({ code: 'invalid_request', message: 'Input parameter is required.', param: 'body.input', line: 7 });
-    const noPrompt = { custom_id: 'c', method: 'POST', url: '/v1/completions', body: { model: 'gpt-4o-mini' } };
-    expect(errorOf(noPrompt, ctx('/v1/completions'))).toMatchObject({ message: 'Prompt parameter is required.', param: 'body.prompt' });
+    expect(errorOf(noMessages)).toEqual({
+      code: 'invalid_request',
+      message: 'Messages parameter is required.',
+      param: 'body.messages',
+      line: 7,
+    });
+    const noInput = {
+      custom_id: 'e',
+      method: 'POST',
+      url: '/v1/embeddings',
+      body: { model: 'text-embedding-3-small' },
+    };
+    expect(errorOf(noInput, ctx('/v1/embeddings'))).toEqual({
+      code: 'invalid_request',
+      message: 'Input parameter is required.',
+      param: 'body.input',
+      line: 7,
+    });
+    const noPrompt = {
+      custom_id: 'c',
+      method: 'POST',
+      url: '/v1/completions',
+      body: { model: 'gpt-4o-mini' },
+    };
+    expect(errorOf(noPrompt, ctx('/v1/completions'))).toMatchObject({
+      message: 'Prompt parameter is required.',
+      param: 'body.prompt',
+    });
   });
 
   it('accepts a responses line with a prompt instead of input', () => {
-    const line = { custom_id: 'r', method: 'POST', url: '/v1/responses', body: { model: 'gpt-4o-mini', prompt: { id: 'pmpt_1' } } };
+    const line = {
+      custom_id: 'r',
+      method: 'POST',
+      url: '/v1/responses',
+      body: { model: 'gpt-4o-mini', prompt: { id: 'pmpt_1' } },
+    };
     expect(okOf(line, ctx('/v1/responses')).model).toBe('gpt-4o-mini');
   });
 
@@ -190,7 +271,9 @@ describe('validateLine', () => {
 
   it('reports a model no upstream serves as model_not_found', () => {
     const routed: string[] = [];
-    expect(errorOf(chat({}, { model: 'nonexistent-model-xyz' }), ctx('/v1/chat/completions', routed))).toEqual({
+    expect(
+      errorOf(chat({}, { model: 'nonexistent-model-xyz' }), ctx('/v1/chat/completions', routed)),
+    ).toEqual({
       code: 'model_not_found',
       message: "The provided model 'nonexistent-model-xyz' is not supported by the Batch API.",
       param: 'body.model',
@@ -200,7 +283,16 @@ describe('validateLine', () => {
   });
 
   it('counts embedding inputs: a string or one token array is 1, a list is its length', () => {
-    const emb = (input: unknown) => okOf({ custom_id: 'e', method: 'POST', url: '/v1/embeddings', body: { model: 'text-embedding-3-small', input } }, ctx('/v1/embeddings'));
+    const emb = (input: unknown) =>
+      okOf(
+        {
+          custom_id: 'e',
+          method: 'POST',
+          url: '/v1/embeddings',
+          body: { model: 'text-embedding-3-small', input },
+        },
+        ctx('/v1/embeddings'),
+      );
     expect(emb('one').embeddingInputs).toBe(1);
     expect(emb([1, 2, 3]).embeddingInputs).toBe(1);
     expect(emb(['a', 'b', 'c']).embeddingInputs).toBe(3);
@@ -208,6 +300,9 @@ describe('validateLine', () => {
   });
 
   it('reports the line number it is given', () => {
-    expect(validateLine('{oops', 12_345, ctx())).toMatchObject({ ok: false, error: { line: 12_345 } });
+    expect(validateLine('{oops', 12_345, ctx())).toMatchObject({
+      ok: false,
+      error: { line: 12_345 },
+    });
   });
 });

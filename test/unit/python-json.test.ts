@@ -3,7 +3,9 @@ import { toPythonJson } from '../../src/lib/python-json.ts';
 
 describe('toPythonJson', () => {
   it("uses json.dumps separators ', ' and ': '", () => {
-    expect(toPythonJson({ a: 1, b: 'x', c: true, d: null })).toBe('{"a": 1, "b": "x", "c": true, "d": null}');
+    expect(toPythonJson({ a: 1, b: 'x', c: true, d: null })).toBe(
+      '{"a": 1, "b": "x", "c": true, "d": null}',
+    );
     expect(toPythonJson([1, 2, 3])).toBe('[1, 2, 3]');
   });
 
@@ -12,7 +14,10 @@ describe('toPythonJson', () => {
       id: 'batch_req_123',
       custom_id: 'request-3',
       response: null,
-      error: { code: 'batch_expired', message: 'This request could not be executed before the completion window expired.' },
+      error: {
+        code: 'batch_expired',
+        message: 'This request could not be executed before the completion window expired.',
+      },
     };
     expect(toPythonJson(line)).toBe(
       '{"id": "batch_req_123", "custom_id": "request-3", "response": null, "error": {"code": "batch_expired", "message": "This request could not be executed before the completion window expired."}}',
@@ -21,7 +26,9 @@ describe('toPythonJson', () => {
 
   it('spaces nested objects and arrays at every level', () => {
     const value = { a: [1, { b: [2, [3, { c: {} }]], d: [] }], e: { f: { g: 'h' } } };
-    expect(toPythonJson(value)).toBe('{"a": [1, {"b": [2, [3, {"c": {}}]], "d": []}], "e": {"f": {"g": "h"}}}');
+    expect(toPythonJson(value)).toBe(
+      '{"a": [1, {"b": [2, [3, {"c": {}}]], "d": []}], "e": {"f": {"g": "h"}}}',
+    );
   });
 
   it('writes empty containers without spaces', () => {
@@ -52,7 +59,7 @@ describe('toPythonJson', () => {
   });
 
   it('passes unicode through unescaped (UTF-8 output)', () => {
-    const value = { text: 'héllo — 日本語 😀', 'ключ': 'значение' };
+    const value = { text: 'héllo — 日本語 😀', ключ: 'значение' };
     const text = toPythonJson(value);
     expect(text).toBe('{"text": "héllo — 日本語 😀", "ключ": "значение"}');
     expect(text).not.toContain('\\u');
@@ -71,8 +78,20 @@ describe('toPythonJson', () => {
       object: 'chat.completion',
       created: 1_711_475_133,
       model: 'gpt-4o-mini',
-      choices: [{ index: 0, message: { role: 'assistant', content: 'Hi, there: "friend"', refusal: null }, logprobs: null, finish_reason: 'stop' }],
-      usage: { prompt_tokens: 10, completion_tokens: 3, total_tokens: 13, prompt_tokens_details: { cached_tokens: 0 } },
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: 'Hi, there: "friend"', refusal: null },
+          logprobs: null,
+          finish_reason: 'stop',
+        },
+      ],
+      usage: {
+        prompt_tokens: 10,
+        completion_tokens: 3,
+        total_tokens: 13,
+        prompt_tokens_details: { cached_tokens: 0 },
+      },
       system_fingerprint: 'fp_1',
     };
     const text = toPythonJson(body);

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_RETRY_POLICY, nextDelayMs, validateRetryPolicy, type RetryPolicy } from '../../src/engine/retry-policy.ts';
+import {
+  DEFAULT_RETRY_POLICY,
+  nextDelayMs,
+  validateRetryPolicy,
+  type RetryPolicy,
+} from '../../src/engine/retry-policy.ts';
 
 const policy: RetryPolicy = {
   initialIntervalMs: 1_000,
@@ -25,7 +30,9 @@ describe('nextDelayMs', () => {
   });
 
   it('grows exponentially from initialIntervalMs by backoffCoefficient', () => {
-    expect([1, 2, 3, 4, 5].map((a) => nextDelayMs(policy, a, null, noJitter))).toEqual([1_000, 2_000, 4_000, 8_000, 16_000]);
+    expect([1, 2, 3, 4, 5].map((a) => nextDelayMs(policy, a, null, noJitter))).toEqual([
+      1_000, 2_000, 4_000, 8_000, 16_000,
+    ]);
     const triple = { ...policy, initialIntervalMs: 100, backoffCoefficient: 3 };
     expect([1, 2, 3].map((a) => nextDelayMs(triple, a, null, noJitter))).toEqual([100, 300, 900]);
   });
@@ -40,7 +47,8 @@ describe('nextDelayMs', () => {
     expect(nextDelayMs(policy, 50, null, noJitter)).toBe(60_000);
     expect(nextDelayMs(policy, 10_000, null, noJitter)).toBe(60_000);
     const small = { ...policy, initialIntervalMs: 20, maximumIntervalMs: 200 };
-    for (let a = 1; a < 40; a++) expect(nextDelayMs(small, a, null, Math.random)).toBeLessThanOrEqual(200);
+    for (let a = 1; a < 40; a++)
+      expect(nextDelayMs(small, a, null, Math.random)).toBeLessThanOrEqual(200);
   });
 
   it('applies jitter between 75% and 100% of the step', () => {
@@ -69,15 +77,31 @@ describe('nextDelayMs', () => {
 describe('validateRetryPolicy', () => {
   it('accepts the defaults', () => {
     expect(() => validateRetryPolicy(DEFAULT_RETRY_POLICY)).not.toThrow();
-    expect(() => validateRetryPolicy({ ...policy, initialIntervalMs: 0, maximumIntervalMs: 0, maximumAttempts: 1, backoffCoefficient: 1 })).not.toThrow();
+    expect(() =>
+      validateRetryPolicy({
+        ...policy,
+        initialIntervalMs: 0,
+        maximumIntervalMs: 0,
+        maximumAttempts: 1,
+        backoffCoefficient: 1,
+      }),
+    ).not.toThrow();
   });
 
   it('rejects policies that could loop forever or never wait', () => {
     expect(() => validateRetryPolicy({ ...policy, maximumAttempts: 0 })).toThrow(/maximumAttempts/);
-    expect(() => validateRetryPolicy({ ...policy, maximumAttempts: 1.5 })).toThrow(/maximumAttempts/);
-    expect(() => validateRetryPolicy({ ...policy, maximumAttempts: Number.NaN })).toThrow(/maximumAttempts/);
+    expect(() => validateRetryPolicy({ ...policy, maximumAttempts: 1.5 })).toThrow(
+      /maximumAttempts/,
+    );
+    expect(() => validateRetryPolicy({ ...policy, maximumAttempts: Number.NaN })).toThrow(
+      /maximumAttempts/,
+    );
     expect(() => validateRetryPolicy({ ...policy, initialIntervalMs: -1 })).toThrow(/intervals/);
-    expect(() => validateRetryPolicy({ ...policy, initialIntervalMs: 5_000, maximumIntervalMs: 1_000 })).toThrow(/intervals/);
-    expect(() => validateRetryPolicy({ ...policy, backoffCoefficient: 0.5 })).toThrow(/backoffCoefficient/);
+    expect(() =>
+      validateRetryPolicy({ ...policy, initialIntervalMs: 5_000, maximumIntervalMs: 1_000 }),
+    ).toThrow(/intervals/);
+    expect(() => validateRetryPolicy({ ...policy, backoffCoefficient: 0.5 })).toThrow(
+      /backoffCoefficient/,
+    );
   });
 });

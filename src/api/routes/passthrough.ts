@@ -34,15 +34,18 @@ export function passthroughRoutes(deps: ApiDeps): Hono<ApiEnv> {
   }
 
   app.get('/models', async (c) => {
-    const lists = await Promise.allSettled(
-      deps.upstreams.all().map((u) => listModels(u, c.req.raw.signal)),
+    const all = deps.upstreams.all();
+    const lists = await Promise.allSettled(all.map((u) => listModels(u, c.req.raw.signal)));
+    // Only models this server would route to that upstream: never list what would then 404.
+    const data = lists.flatMap((r, i) =>
+      r.status === 'fulfilled'
+        ? r.value.filter((m) => deps.upstreams.resolve(m.id) === all[i])
+        : [],
     );
-    const data = lists.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
     if (data.length === 0 && lists.some((r) => r.status === 'rejected')) {
       throw new AppError('upstream_unavailable', 'No upstream answered the models list.');
     }
-    const seen = new Set<string>();
-    return c.json({ object: 'list', data: data.filter((m) => !seen.has(m.id) && seen.add(m.id)) });
+    return c.json({ object: 'list', data });
   });
 
   return app;
