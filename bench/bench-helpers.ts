@@ -12,19 +12,23 @@ export interface Child {
 }
 
 /** Spawns `openbatch <args>` and waits for a line matching `ready` (its first group is the URL). */
-export async function spawnOpenbatch(args: string[], env: Record<string, string>, ready: RegExp): Promise<Child> {
+export async function spawnOpenbatch(
+  args: string[],
+  env: Record<string, string>,
+  ready: RegExp,
+): Promise<Child> {
   const proc = spawn(process.execPath, [join(ROOT, 'bin', 'openbatch.js'), ...args], {
     cwd: ROOT,
     env: { ...process.env, OPENBATCH_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`not ready in 60 s:\n${out}`)), 60_000);
-    proc.stdout!.on('data', () => {
+    proc.stdout.on('data', () => {
       const m = ready.exec(out);
       if (m?.[1]) {
         clearTimeout(timer);
@@ -44,4 +48,5 @@ export async function spawnOpenbatch(args: string[], env: Record<string, string>
   };
 }
 
-export const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+export const fmt = (n: number, digits = 0): string =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });

@@ -23,7 +23,9 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Prom
 function recordedIds(dbPath: string): Set<string> {
   const db = new Database(dbPath, { readonly: true });
   try {
-    const rows = db.prepare(`SELECT custom_id FROM items WHERE state IN ('succeeded', 'failed')`).all() as { custom_id: string }[];
+    const rows = db
+      .prepare(`SELECT custom_id FROM items WHERE state IN ('succeeded', 'failed')`)
+      .all() as { custom_id: string }[];
     return new Set(rows.map((r) => r.custom_id));
   } finally {
     db.close();
@@ -44,14 +46,25 @@ describe('restart after kill -9 in the middle of a batch', () => {
   });
 
   it('completes with every custom_id exactly once and never re-sends a recorded line', async () => {
-    const env = { OPENBATCH_UPSTREAM_URL: `${simUrl}/v1`, OPENBATCH_TICK_MS: '50', OPENBATCH_UPSTREAM_MAX_CONCURRENCY: String(CONCURRENCY) };
+    const env = {
+      OPENBATCH_UPSTREAM_URL: `${simUrl}/v1`,
+      OPENBATCH_TICK_MS: '50',
+      OPENBATCH_UPSTREAM_MAX_CONCURRENCY: String(CONCURRENCY),
+    };
     const ids = Array.from({ length: LINES }, (_, i) => `line-${i}`);
     const first = await spawnServer(dataDir, env);
     let client = new OpenAI({ apiKey: 'k', baseURL: first.baseURL, maxRetries: 0 });
     const path = writeJsonl(ids.map((id) => chatLine(id, `[sim:id=${id}] text`)));
     const file = await client.files.create({ file: createReadStream(path), purpose: 'batch' });
-    const batch = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
-    await waitUntil(async () => (await client.batches.retrieve(batch.id)).request_counts!.completed >= 400, 60_000);
+    const batch = await client.batches.create({
+      input_file_id: file.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    await waitUntil(
+      async () => (await client.batches.retrieve(batch.id)).request_counts!.completed >= 400,
+      60_000,
+    );
 
     first.child.kill('SIGKILL');
     await first.exited;
@@ -66,17 +79,34 @@ describe('restart after kill -9 in the middle of a batch', () => {
       const done = await waitForBatch(client, batch.id, 90_000);
       expect(done.status).toBe('completed');
       expect(done.request_counts).toEqual({ total: LINES, completed: LINES, failed: 0 });
-      const lines = [...(await readLines(client, done.output_file_id)), ...(await readLines(client, done.error_file_id))];
+      const lines = [
+        ...(await readLines(client, done.output_file_id)),
+        ...(await readLines(client, done.error_file_id)),
+      ];
       const seen = lines.map((l) => l.custom_id as string);
       expect(seen.length).toBe(LINES);
       expect(new Set(seen)).toEqual(new Set(ids));
 
-      const idOf = (marker: string | null | undefined) => /id=([^;\]]+)/.exec(marker ?? '')?.[1] ?? '';
-      const resent = sim.calls().slice(callsAtKill).map((c) => idOf(c.marker)).filter((id) => recorded.has(id));
+      const idOf = (marker: string | null | undefined) =>
+        /id=([^;\]]+)/.exec(marker ?? '')?.[1] ?? '';
+      const resent = sim
+        .calls()
+        .slice(callsAtKill)
+        .map((c) => idOf(c.marker))
+        .filter((id) => recorded.has(id));
       expect(resent).toEqual([]);
       // Paid twice: answered 2xx before the kill and again after it; bounded by what was in flight.
-      const paidBefore = new Set(sim.calls().slice(0, callsAtKill).filter((c) => c.status === 200).map((c) => idOf(c.marker)));
-      const paidTwice = sim.calls().slice(callsAtKill).filter((c) => c.status === 200 && paidBefore.has(idOf(c.marker)));
+      const paidBefore = new Set(
+        sim
+          .calls()
+          .slice(0, callsAtKill)
+          .filter((c) => c.status === 200)
+          .map((c) => idOf(c.marker)),
+      );
+      const paidTwice = sim
+        .calls()
+        .slice(callsAtKill)
+        .filter((c) => c.status === 200 && paidBefore.has(idOf(c.marker)));
       expect(paidTwice.length).toBeLessThanOrEqual(CONCURRENCY);
     } finally {
       second.child.kill('SIGTERM');

@@ -7,7 +7,11 @@ import OpenAI from 'openai';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { createServerRuntime, type ServerRuntime } from '../../src/compose.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
-import { createSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator/simulator.ts';
+import {
+  createSimulator,
+  type Simulator,
+  type SimulatorOptions,
+} from '../../src/simulator/simulator.ts';
 
 export interface TestServer {
   /** Base URL with /v1, for the SDK. */
@@ -47,7 +51,11 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const sim = opts.existingSim ?? createSimulator(opts.sim ?? {});
   const simUrl = opts.existingSim ? (opts.env?.SIM_URL ?? '') : (await sim.listen(0)).url;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'openbatch-test-'));
-  const env: Record<string, string> = { ...FAST_ENGINE, OPENBATCH_UPSTREAM_URL: `${simUrl}/v1`, ...opts.env };
+  const env: Record<string, string> = {
+    ...FAST_ENGINE,
+    OPENBATCH_UPSTREAM_URL: `${simUrl}/v1`,
+    ...opts.env,
+  };
   let configPath: string | undefined;
   if (opts.configFile) {
     configPath = join(dataDir, 'config.json');
@@ -59,7 +67,8 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const { port } = server.address() as AddressInfo;
   const baseURL = `http://127.0.0.1:${port}/v1`;
-  const clientWithKey = (apiKey: string) => new OpenAI({ apiKey, baseURL, maxRetries: 0, timeout: 20_000 });
+  const clientWithKey = (apiKey: string) =>
+    new OpenAI({ apiKey, baseURL, maxRetries: 0, timeout: 20_000 });
   return {
     baseURL,
     client: clientWithKey(opts.apiKey ?? 'test-key'),
@@ -82,7 +91,10 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
 export function writeJsonl(lines: readonly (object | string)[], name = 'input.jsonl'): string {
   const dir = mkdtempSync(join(tmpdir(), 'openbatch-jsonl-'));
   const path = join(dir, name);
-  writeFileSync(path, lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n');
+  writeFileSync(
+    path,
+    lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n',
+  );
   return path;
 }
 
@@ -97,20 +109,33 @@ export function chatLine(customId: string, content: string, model = 'gpt-4o-mini
 }
 
 /** Polls a batch until it reaches a terminal status (bounded by `timeoutMs`). */
-export async function waitForBatch(client: OpenAI, id: string, timeoutMs = 30_000, until?: (status: string) => boolean): Promise<OpenAI.Batches.Batch> {
-  const done = until ?? ((s: string) => ['completed', 'failed', 'expired', 'cancelled'].includes(s));
+export async function waitForBatch(
+  client: OpenAI,
+  id: string,
+  timeoutMs = 30_000,
+  until?: (status: string) => boolean,
+): Promise<OpenAI.Batches.Batch> {
+  const done =
+    until ?? ((s: string) => ['completed', 'failed', 'expired', 'cancelled'].includes(s));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const batch = await client.batches.retrieve(id);
     if (done(batch.status)) return batch;
-    if (Date.now() > deadline) throw new Error(`batch ${id} still ${batch.status} after ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`batch ${id} still ${batch.status} after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
 /** Downloads a file's JSONL content as parsed lines. */
-export async function readLines(client: OpenAI, fileId: string | null | undefined): Promise<Record<string, any>[]> {
+export async function readLines(
+  client: OpenAI,
+  fileId: string | null | undefined,
+): Promise<Record<string, any>[]> {
   if (!fileId) return [];
   const text = await (await client.files.content(fileId)).text();
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
