@@ -60,12 +60,8 @@ function toOutputLine(
   nowMs: number,
 ): { line: BatchOutputLine; isError: boolean } {
   const base = { id: newBatchRequestId(nowMs), custom_id: item.custom_id };
-  if (
-    item.state === 'expired' ||
-    item.state === 'cancelled' ||
-    item.state === 'queued' ||
-    item.state === 'leased'
-  ) {
+  // Anything not run to an answer (expired, cancelled, or never started) is a not-executed line.
+  if (item.state !== 'succeeded' && item.state !== 'failed') {
     const error = item.state === 'expired' ? EXPIRED_ERROR : CANCELLED_ERROR;
     return { line: { ...base, response: null, error }, isError: true };
   }

@@ -49,8 +49,8 @@ export async function ingestBatch(deps: EngineDeps, batch: BatchRecord): Promise
   }
   const model = state.models.size === 1 ? ([...state.models][0] ?? null) : null;
   const started = await store.markInProgress(batch.id, state.lines, model, clock.nowMs());
-  // Cancelled while validating: nothing may run, so every item is stopped before any claim.
-  if (!started) await store.stopUnstartedItems(batch.id, 'cancelled');
+  // Cancelled while validating: nothing ran and nothing may, so the batch keeps no lines (total 0).
+  if (!started) await store.resetIngest(batch.id);
 }
 
 async function scanFile(

@@ -11,7 +11,7 @@ const ROOT = join(import.meta.dirname, '..', '..');
 describe('the README start command', () => {
   it('`npm start` with no upstream serves the seed workflow against the built-in simulator', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'openbatch-start-'));
-    const env = {
+    const env: NodeJS.ProcessEnv = {
       ...process.env,
       OPENBATCH_PORT: '0',
       OPENBATCH_DATA_DIR: dataDir,

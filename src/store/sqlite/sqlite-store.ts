@@ -93,11 +93,7 @@ export function createSqliteStore(path: string): Store {
     insertItems: async (batchId, endpoint, deadlineMs, items) =>
       insertItems(db, batchId, endpoint, deadlineMs, items),
     markInProgress: async (batchId, total, model, nowMs) =>
-      db
-        .prepare(
-          `UPDATE batches SET status = 'in_progress', in_progress_at_ms = ?, total = ?, model = ? WHERE id = ? AND status = 'validating'`,
-        )
-        .run(nowMs, total, model, batchId).changes === 1,
+      markInProgress(db, batchId, total, model, nowMs),
     markFailed: async (batchId, errors, nowMs) => markFailed(db, batchId, errors, nowMs),
     stopUnstartedItems: async (batchId, state) =>
       db
@@ -213,8 +209,8 @@ function insertItems(
   items: NewItem[],
 ): number[] {
   const insert = db.prepare(
-    `INSERT OR IGNORE INTO items (batch_id, line_no, custom_id, endpoint, upstream, model, body, deadline_ms)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT OR IGNORE INTO items (batch_id, line_no, custom_id, endpoint, upstream, model, body, deadline_ms, state)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
   );
   return db.transaction(() => {
     const duplicates: number[] = [];
@@ -232,6 +228,28 @@ function insertItems(
       if (r.changes === 0) duplicates.push(it.line_no);
     }
     return duplicates;
+  })();
+}
+
+/** validating → in_progress and its items become claimable, atomically (false if cancelled meanwhile). */
+function markInProgress(
+  db: Database,
+  batchId: string,
+  total: number,
+  model: string | null,
+  nowMs: number,
+): boolean {
+  return db.transaction(() => {
+    const moved = db
+      .prepare(
+        `UPDATE batches SET status = 'in_progress', in_progress_at_ms = ?, total = ?, model = ? WHERE id = ? AND status = 'validating'`,
+      )
+      .run(nowMs, total, model, batchId).changes;
+    if (moved === 1)
+      db.prepare(`UPDATE items SET state = 'queued' WHERE batch_id = ? AND state = 'pending'`).run(
+        batchId,
+      );
+    return moved === 1;
   })();
 }
 
