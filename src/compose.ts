@@ -108,6 +108,7 @@ function buildUpstream(u: UpstreamConfig, config: Config, clock: Clock) {
     baseUrl: u.baseUrl,
     apiKey: u.apiKey,
     maxConcurrency: u.maxConcurrency,
+    scheduling: u.scheduling,
     headersTimeoutMs: config.engine.requestTimeoutMs,
     bodyTimeoutMs: config.engine.requestTimeoutMs,
     maxResponseBytes: 64 * 1024 * 1024,

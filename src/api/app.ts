@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { newRequestId } from '../domain/ids.ts';
 import type { ApiDeps, ApiEnv } from './api-deps.ts';
 import { authMiddleware } from './auth.ts';
+import { adminRoutes } from './routes/admin.ts';
 import { errorResponse, notFoundResponse } from './error-response.ts';
 import { batchesRoutes } from './routes/batches.ts';
 import { filesRoutes } from './routes/files.ts';
@@ -19,6 +20,8 @@ export function createApp(deps: ApiDeps): Hono<ApiEnv> {
   });
   app.get('/health', (c) => c.json({ status: 'ok' }));
   app.use('/v1/*', authMiddleware(deps));
+  app.use('/admin/*', authMiddleware(deps));
+  app.route('/admin', adminRoutes(deps));
   app.route('/v1/files', filesRoutes(deps));
   app.route('/v1/batches', batchesRoutes(deps));
   app.route('/v1', passthroughRoutes(deps));

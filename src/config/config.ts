@@ -9,6 +9,14 @@ export interface UpstreamConfig {
   apiKey: string | null;
   models: string[];
   maxConcurrency: number;
+  scheduling: {
+    rpm?: number | undefined;
+    tpm?: number | undefined;
+    adaptive: 'auto' | 'on' | 'off';
+    minConcurrency: number;
+    defaultMaxTokens: number;
+    tokenAccounting: 'max_tokens' | 'usage';
+  };
 }
 
 /** Everything the server needs, parsed once from flags, environment and an optional file. */
@@ -62,6 +70,12 @@ const upstreamFileSchema = z.object({
   apiKeyEnv: z.string().optional(),
   models: z.array(z.string().min(1)).min(1).default(['*']),
   maxConcurrency: positiveInt.default(64),
+  rpm: positiveInt.optional(),
+  tpm: positiveInt.optional(),
+  adaptive: z.enum(['auto', 'on', 'off']).default('auto'),
+  minConcurrency: positiveInt.default(2),
+  defaultMaxTokens: positiveInt.default(1024),
+  tokenAccounting: z.enum(['max_tokens', 'usage']).default('max_tokens'),
 });
 
 const fileSchema = z
@@ -180,21 +194,36 @@ function fromFileUpstream(u: z.infer<typeof upstreamFileSchema>, env: Env): Upst
     if (apiKey === null)
       throw new Error(`upstream '${u.name}': environment variable ${u.apiKeyEnv} is not set`);
   }
+  const { rpm, tpm, adaptive, minConcurrency, defaultMaxTokens, tokenAccounting } = u;
   return {
     name: u.name,
     baseUrl: u.baseUrl,
     apiKey,
     models: u.models,
     maxConcurrency: u.maxConcurrency,
+    scheduling: { rpm, tpm, adaptive, minConcurrency, defaultMaxTokens, tokenAccounting },
   };
 }
 
 /** One upstream from OPENBATCH_UPSTREAM_URL, or OpenAI itself when only OPENAI_API_KEY is set. */
 function envUpstreams(env: Env): UpstreamConfig[] {
-  const maxConcurrency =
-    env.OPENBATCH_UPSTREAM_MAX_CONCURRENCY === undefined
-      ? 64
-      : parseEnvInt('OPENBATCH_UPSTREAM_MAX_CONCURRENCY', env.OPENBATCH_UPSTREAM_MAX_CONCURRENCY);
+  const int = (name: string): number | undefined =>
+    env[name] === undefined ? undefined : parseEnvInt(name, env[name]);
+  const adaptive = env.OPENBATCH_UPSTREAM_ADAPTIVE ?? 'auto';
+  if (adaptive !== 'auto' && adaptive !== 'on' && adaptive !== 'off')
+    throw new Error(`OPENBATCH_UPSTREAM_ADAPTIVE: expected auto, on or off`);
+  const common = {
+    models: ['*'],
+    maxConcurrency: int('OPENBATCH_UPSTREAM_MAX_CONCURRENCY') ?? 64,
+    scheduling: {
+      rpm: int('OPENBATCH_UPSTREAM_RPM'),
+      tpm: int('OPENBATCH_UPSTREAM_TPM'),
+      adaptive,
+      minConcurrency: int('OPENBATCH_UPSTREAM_MIN_CONCURRENCY') ?? 2,
+      defaultMaxTokens: 1024,
+      tokenAccounting: 'max_tokens' as const,
+    },
+  } satisfies Omit<UpstreamConfig, 'name' | 'baseUrl' | 'apiKey'>;
   if (env.OPENBATCH_UPSTREAM_URL) {
     if (!URL.canParse(env.OPENBATCH_UPSTREAM_URL))
       throw new Error(`OPENBATCH_UPSTREAM_URL: not a URL`);
@@ -203,8 +232,7 @@ function envUpstreams(env: Env): UpstreamConfig[] {
         name: 'default',
         baseUrl: env.OPENBATCH_UPSTREAM_URL,
         apiKey: env.OPENBATCH_UPSTREAM_API_KEY ?? null,
-        models: ['*'],
-        maxConcurrency,
+        ...common,
       },
     ];
   }
@@ -214,8 +242,7 @@ function envUpstreams(env: Env): UpstreamConfig[] {
         name: 'openai',
         baseUrl: 'https://api.openai.com/v1',
         apiKey: env.OPENAI_API_KEY,
-        models: ['*'],
-        maxConcurrency,
+        ...common,
       },
     ];
   }

@@ -67,6 +67,7 @@ export interface ClaimedItem {
   batch_id: string;
   custom_id: string;
   endpoint: string;
+  model: string;
   body: string;
   attempts: number;
   lease_gen: number;

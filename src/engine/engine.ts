@@ -2,14 +2,41 @@ import { coerceError } from '../lib/coerce-error.ts';
 import { WakeSignal } from '../lib/wake-signal.ts';
 import { Dispatcher, type DispatcherStats } from './dispatcher.ts';
 import type { EngineDeps } from './engine-deps.ts';
+import {
+  UpstreamScheduler,
+  type SendResult,
+  type UpstreamSchedulerSnapshot,
+} from './limiter/upstream-scheduler.ts';
 import { ResultRecorder } from './result-recorder.ts';
 import { validateRetryPolicy } from './retry-policy.ts';
 import { Supervisor } from './supervisor.ts';
+import { ThroughputMeter } from './throughput-meter.ts';
+
+export type { SendResult } from './limiter/upstream-scheduler.ts';
+
+/** The scheduler's state for one upstream, plus the dispatcher's counters. */
+export interface UpstreamStatus extends UpstreamSchedulerSnapshot, DispatcherStats {
+  inFlight: number;
+  claimed: number;
+}
 
 /** What the HTTP layer may ask of the engine. */
 export interface EngineFacade {
   /** A batch was created or cancelled: look at it now rather than at the next tick. */
   notify(): void;
+  /**
+   * Waits until a real-time request to `upstream` may go (same limits as batch traffic, ahead of
+   * it); returns the function to call with the answer.
+   */
+  admitRealtime(
+    upstream: string,
+    model: string,
+    body: Record<string, unknown>,
+    signal: AbortSignal,
+  ): Promise<(result: SendResult) => void>;
+  upstreamStatus(): UpstreamStatus[];
+  /** Lines finished per second over the last ten seconds. */
+  batchThroughput(batchId: string): number;
 }
 
 /** The durable job engine: one supervisor loop, one dispatcher per upstream, one recorder. */
@@ -17,26 +44,54 @@ export interface Engine extends EngineFacade {
   start(): Promise<void>;
   /** Stops claiming, lets in-flight calls finish within the shutdown grace, flushes results. */
   stop(): Promise<void>;
-  stats(): Record<string, DispatcherStats & { inFlight: number }>;
 }
+
+const STATUS_LOG_EVERY_MS = 10_000;
 
 export function createEngine(deps: EngineDeps): Engine {
   validateRetryPolicy(deps.options.retry);
   const controller = new AbortController();
   const supervisorWake = new WakeSignal();
   const recorder = new ResultRecorder(deps, () => undefined);
-  const dispatchers = deps.upstreams.all().map((u) => new Dispatcher(deps, u, recorder));
-  const supervisor = new Supervisor(deps, dispatchers);
+  const meter = new ThroughputMeter();
+  const dispatchers = new Map(
+    deps.upstreams
+      .all()
+      .map((u) => [
+        u.name,
+        new Dispatcher(deps, new UpstreamScheduler(u, deps.clock), recorder, meter),
+      ]),
+  );
+  const supervisor = new Supervisor(deps, [...dispatchers.values()]);
   const loops: Promise<void>[] = [];
+  let lastStatusLogMs = 0;
+
+  const upstreamStatus = (): UpstreamStatus[] =>
+    [...dispatchers.values()].map((d) => ({
+      ...d.scheduler.snapshot(),
+      ...d.stats,
+      inFlight: d.inFlightCount,
+      claimed: d.claimedCount,
+    }));
+
+  const logStatus = (): void => {
+    const now = deps.clock.nowMs();
+    if (now - lastStatusLogMs < STATUS_LOG_EVERY_MS) return;
+    lastStatusLogMs = now;
+    for (const status of upstreamStatus())
+      if (status.inFlight > 0 || status.claimed > 0)
+        deps.logger.info({ ...status }, 'upstream scheduler');
+  };
 
   const supervise = async (): Promise<void> => {
     while (!controller.signal.aborted) {
       try {
         await supervisor.tick();
+        logStatus();
       } catch (err) {
         deps.logger.error({ err: coerceError(err).message }, 'supervisor tick failed');
       }
-      for (const d of dispatchers) d.wake();
+      for (const d of dispatchers.values()) d.wake();
       await supervisorWake.wait(deps.options.tickMs, controller.signal);
     }
   };
@@ -50,24 +105,24 @@ export function createEngine(deps: EngineDeps): Engine {
       });
       if (released > 0)
         deps.logger.warn({ released }, 'requeued items left in flight by the previous run');
-      loops.push(supervise(), ...dispatchers.map((d) => d.run(controller.signal)));
+      loops.push(supervise(), ...[...dispatchers.values()].map((d) => d.run(controller.signal)));
     },
     stop: async () => {
       controller.abort();
-      await Promise.all(dispatchers.map((d) => d.drain(deps.options.shutdownGraceMs)));
+      await Promise.all(
+        [...dispatchers.values()].map((d) => d.drain(deps.options.shutdownGraceMs)),
+      );
       await Promise.allSettled(loops);
       await recorder.flush();
       await supervisor.settle();
     },
-    notify: () => {
-      supervisorWake.wake();
+    notify: () => supervisorWake.wake(),
+    admitRealtime: async (upstream, model, body, signal) => {
+      const dispatcher = dispatchers.get(upstream);
+      if (!dispatcher) return () => undefined;
+      return dispatcher.admitRealtime(model, body, signal);
     },
-    stats: () =>
-      Object.fromEntries(
-        dispatchers.map((d, i) => [
-          deps.upstreams.all()[i]?.name ?? String(i),
-          { ...d.stats, inFlight: d.inFlightCount },
-        ]),
-      ),
+    upstreamStatus,
+    batchThroughput: (batchId) => meter.rate(batchId, deps.clock.nowMs()),
   };
 }

@@ -1,7 +1,12 @@
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { classifyStatus, classifyTransportError } from './classify.ts';
-import { ProviderError, type Upstream, type UpstreamStream } from './provider.ts';
+import {
+  ProviderError,
+  type Upstream,
+  type UpstreamScheduling,
+  type UpstreamStream,
+} from './provider.ts';
 
 /** How to reach one OpenAI-compatible endpoint. */
 export interface OpenAiCompatibleOptions {
@@ -10,6 +15,7 @@ export interface OpenAiCompatibleOptions {
   baseUrl: string;
   apiKey: string | null;
   maxConcurrency: number;
+  scheduling: UpstreamScheduling;
   /** Time to wait for response headers. @default 600_000 */
   headersTimeoutMs: number;
   /** Longest gap between body chunks. @default 600_000 */
@@ -64,6 +70,7 @@ export function createOpenAiCompatible(opts: OpenAiCompatibleOptions): Upstream 
   return {
     name: opts.name,
     maxConcurrency: opts.maxConcurrency,
+    scheduling: opts.scheduling,
     send: async ({ path, body, signal }) => {
       const res = await request('POST', path, body, signal);
       const text = await readBody(res, opts.maxResponseBytes, signal);

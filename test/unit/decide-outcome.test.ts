@@ -20,6 +20,7 @@ const item = (attempts: number): ClaimedItem => ({
   batch_id: 'batch_x',
   custom_id: 'req-1',
   endpoint: '/v1/chat/completions',
+  model: 'gpt-4o-mini',
   body: '{"model":"gpt-4o-mini"}',
   attempts,
   lease_gen: 4,

@@ -19,12 +19,23 @@ export function passthroughRoutes(deps: ApiDeps): Hono<ApiEnv> {
   for (const endpoint of BATCH_ENDPOINTS) {
     app.post(endpoint.replace(/^\/v1/, ''), async (c) => {
       const { text, value } = await readJsonBody(c.req.raw, deps.limits.maxJsonBodyBytes);
-      const upstream = routeBody(deps, value, endpoint === '/v1/moderations');
-      const answer = await forward(upstream, {
-        method: 'POST',
-        path: endpoint,
-        body: text,
-        signal: c.req.raw.signal,
+      const { upstream, model, body } = routeBody(deps, value, endpoint === '/v1/moderations');
+      const signal = c.req.raw.signal;
+      // Same limits as batch traffic, ahead of it in the queue.
+      const settle = await deps.engine.admitRealtime(upstream.name, model, body, signal);
+      let answer: Awaited<ReturnType<typeof forward>>;
+      try {
+        answer = await forward(upstream, { method: 'POST', path: endpoint, body: text, signal });
+      } catch (err) {
+        settle({ status: null, headers: null, usage: null, retryAfterMs: null, overloaded: false });
+        throw err;
+      }
+      settle({
+        status: answer.status,
+        headers: answer.headers,
+        usage: null,
+        retryAfterMs: null,
+        overloaded: answer.status === 503,
       });
       return new Response(Readable.toWeb(answer.body) as ReadableStream, {
         status: answer.status,
@@ -51,7 +62,11 @@ export function passthroughRoutes(deps: ApiDeps): Hono<ApiEnv> {
   return app;
 }
 
-function routeBody(deps: ApiDeps, value: unknown, isModeration: boolean): Upstream {
+function routeBody(
+  deps: ApiDeps,
+  value: unknown,
+  isModeration: boolean,
+): { upstream: Upstream; model: string; body: Record<string, unknown> } {
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     throw badRequest('The request body must be a JSON object.');
   const body = value as Record<string, unknown>;
@@ -73,7 +88,7 @@ function routeBody(deps: ApiDeps, value: unknown, isModeration: boolean): Upstre
       { wireCode: 'model_not_found', param: 'model' },
     );
   }
-  return upstream;
+  return { upstream, model, body };
 }
 
 async function forward(upstream: Upstream, req: Parameters<Upstream['forward']>[0]) {

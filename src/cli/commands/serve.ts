@@ -82,7 +82,19 @@ async function withSimulator(config: Config, simulator: Simulator, io: CliIo): P
   return {
     ...config,
     upstreams: [
-      { name: 'simulator', baseUrl: `${url}/v1`, apiKey: null, models: ['*'], maxConcurrency: 64 },
+      {
+        name: 'simulator',
+        baseUrl: `${url}/v1`,
+        apiKey: null,
+        models: ['*'],
+        maxConcurrency: 64,
+        scheduling: {
+          adaptive: 'auto',
+          minConcurrency: 2,
+          defaultMaxTokens: 1024,
+          tokenAccounting: 'max_tokens',
+        },
+      },
     ],
   };
 }

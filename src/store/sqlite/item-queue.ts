@@ -34,7 +34,7 @@ export class SqliteItemQueue {
         SELECT item_id FROM items
         WHERE state = 'queued' AND upstream = @upstream AND not_before_ms <= @now
         ORDER BY deadline_ms, item_id LIMIT @limit)
-      RETURNING item_id, batch_id, custom_id, endpoint, body, attempts, lease_gen`);
+      RETURNING item_id, batch_id, custom_id, endpoint, model, body, attempts, lease_gen`);
     const fenced = `WHERE item_id = @item_id AND lease_gen = @lease_gen AND state = 'leased'`;
     this.#respond = db.prepare(`
       UPDATE items SET state = @state, status_code = @status_code, request_id = @request_id,

@@ -1,0 +1,127 @@
+import type { Clock } from '../../lib/clock.ts';
+import { estimateRequestTokens } from '../../domain/token-estimate.ts';
+import type { Upstream } from '../../providers/provider.ts';
+import { AdaptiveConcurrency } from './adaptive-concurrency.ts';
+import { RateLimiter, type LimiterKeySnapshot } from './rate-limiter.ts';
+import { readRateLimitHeaders } from './rate-limit-headers.ts';
+
+/** What a send reserved, so its answer can settle it. */
+export interface Reservation {
+  key: string;
+  prompt: number;
+  total: number;
+  startedMs: number;
+}
+
+/** How a send ended, for the limiter and the adaptive limit. */
+export interface SendResult {
+  status: number | null;
+  headers: Record<string, string | string[] | undefined> | null;
+  usage: { prompt: number; total: number } | null;
+  retryAfterMs: number | null;
+  /** 503, timeout, or a connection failure under load. */
+  overloaded: boolean;
+}
+
+/** The scheduler's view of one upstream, for the admin endpoint and logs. */
+export interface UpstreamSchedulerSnapshot {
+  upstream: string;
+  concurrencyLimit: number;
+  adaptive: boolean;
+  baselineLatencyMs: number | null;
+  realtimeWaiting: number;
+  keys: LimiterKeySnapshot[];
+}
+
+/**
+ * Admission control for one upstream: request/token buckets per model (configured or learned),
+ * a shared cooldown after 429s, and an AIMD concurrency limit for upstreams without headers.
+ * Real-time passthrough requests register here and go ahead of batch traffic.
+ */
+export class UpstreamScheduler {
+  readonly upstream: Upstream;
+  readonly #clock: Clock;
+  readonly #limiter: RateLimiter;
+  readonly #adaptive: AdaptiveConcurrency;
+  #adaptiveOn: boolean;
+  #realtimeWaiting = 0;
+
+  constructor(upstream: Upstream, clock: Clock) {
+    this.upstream = upstream;
+    this.#clock = clock;
+    const s = upstream.scheduling;
+    this.#limiter = new RateLimiter({ rpm: s.rpm, tpm: s.tpm });
+    this.#adaptive = new AdaptiveConcurrency({
+      floor: Math.min(s.minConcurrency, upstream.maxConcurrency),
+      ceiling: upstream.maxConcurrency,
+    });
+    this.#adaptiveOn = s.adaptive !== 'off';
+  }
+
+  /** In-flight requests allowed now. */
+  get concurrencyLimit(): number {
+    return this.#adaptiveOn ? this.#adaptive.limit : this.upstream.maxConcurrency;
+  }
+
+  get realtimeWaiting(): number {
+    return this.#realtimeWaiting;
+  }
+
+  /** Reserves capacity for `body` now, or says how long to wait. */
+  tryAdmit(
+    model: string,
+    body: string | Record<string, unknown>,
+  ): Reservation | { waitMs: number } {
+    const now = this.#clock.nowMs();
+    const key = model;
+    let prompt = 0;
+    let total = 0;
+    if (this.#limiter.countsTokens(key)) {
+      const parsed =
+        typeof body === 'string' ? (JSON.parse(body) as Record<string, unknown>) : body;
+      const estimate = estimateRequestTokens(parsed, this.upstream.scheduling.defaultMaxTokens);
+      prompt = this.#limiter.scalePrompt(key, estimate.promptTokens);
+      total = prompt + estimate.maxOutputTokens;
+    }
+    const waitMs = this.#limiter.waitMs(key, total, now);
+    if (waitMs > 0) return { waitMs };
+    this.#limiter.take(key, total, now);
+    return { key, prompt, total, startedMs: now };
+  }
+
+  /** Settles a reservation with the answer: refunds/charges, learns limits, adapts concurrency. */
+  settle(r: Reservation, result: SendResult, inFlight: number): void {
+    const now = this.#clock.nowMs();
+    const headers = result.headers ? readRateLimitHeaders(result.headers) : null;
+    // An upstream that states its limits is governed by them, not by guessing from latency.
+    if (headers && this.upstream.scheduling.adaptive === 'auto') this.#adaptiveOn = false;
+    const chargeUsage = this.upstream.scheduling.tokenAccounting === 'usage';
+    this.#limiter.settle(r.key, r, result.usage, headers, now, chargeUsage);
+    if (result.status === 429)
+      this.#limiter.onRateLimited(r.key, result.retryAfterMs ?? 1_000, now);
+    if (result.overloaded) this.#adaptive.onOverload(now);
+    else if (result.status !== null && result.status < 500)
+      this.#adaptive.onSuccess(now - r.startedMs, inFlight, now);
+  }
+
+  /** Marks a real-time request as waiting, so batch dispatch holds back; returns the release. */
+  enterRealtime(): () => void {
+    this.#realtimeWaiting++;
+    let left = false;
+    return () => {
+      if (!left) this.#realtimeWaiting--;
+      left = true;
+    };
+  }
+
+  snapshot(): UpstreamSchedulerSnapshot {
+    return {
+      upstream: this.upstream.name,
+      concurrencyLimit: this.concurrencyLimit,
+      adaptive: this.#adaptiveOn,
+      baselineLatencyMs: this.#adaptive.baselineLatencyMs,
+      realtimeWaiting: this.#realtimeWaiting,
+      keys: this.#limiter.snapshot(this.#clock.nowMs()),
+    };
+  }
+}
