@@ -34,7 +34,11 @@ export interface LineCheckOptions {
 export type LineCheck = { ok: true; line: CheckedLine } | { ok: false; issue: LineIssue };
 
 /** Validates one line of a batch input file exactly as an openbatch server would. */
-export function checkLine(text: string | null, lineNo: number, options: LineCheckOptions = {}): LineCheck {
+export function checkLine(
+  text: string | null,
+  lineNo: number,
+  options: LineCheckOptions = {},
+): LineCheck {
   const endpoint = options.endpoint ?? endpointOf(text);
   const verdict = validateLine(text, lineNo, {
     endpoint,

@@ -3,6 +3,8 @@ import type { ClaimedItem, ItemOutcome } from '../../domain/records.ts';
 import { addUsage } from '../../domain/usage.ts';
 import { emptyUsage, type UsageTotals } from '../../domain/records.ts';
 
+type ClaimedRow = ClaimedItem & { deadline_ms: number; line_no: number };
+
 interface BatchDelta {
   completed: number;
   failed: number;
@@ -26,15 +28,16 @@ export class SqliteItemQueue {
 
   constructor(db: Database) {
     this.#db = db;
-    // Parameters: upstream, now, limit, leaseUntil. Earliest deadline first, then line order.
+    // Parameters: upstream, now, limit, leaseUntil. Earliest deadline first; among batches with
+    // the same deadline, line 1 of each, then line 2 of each… (round-robin by line number).
     this.#claim = db.prepare(`
       UPDATE items SET state = 'leased', attempts = attempts + 1, lease_gen = lease_gen + 1,
         lease_expires_ms = @leaseUntil
       WHERE item_id IN (
         SELECT item_id FROM items
         WHERE state = 'queued' AND upstream = @upstream AND not_before_ms <= @now
-        ORDER BY deadline_ms, item_id LIMIT @limit)
-      RETURNING item_id, batch_id, custom_id, endpoint, model, body, attempts, lease_gen`);
+        ORDER BY deadline_ms, line_no, item_id LIMIT @limit)
+      RETURNING item_id, batch_id, custom_id, endpoint, model, body, attempts, lease_gen, deadline_ms, line_no`);
     const fenced = `WHERE item_id = @item_id AND lease_gen = @lease_gen AND state = 'leased'`;
     this.#respond = db.prepare(`
       UPDATE items SET state = @state, status_code = @status_code, request_id = @request_id,
@@ -63,12 +66,17 @@ export class SqliteItemQueue {
   }
 
   claim(upstream: string, limit: number, leaseMs: number, nowMs: number): ClaimedItem[] {
-    return this.#claim.all({
+    const rows = this.#claim.all({
       upstream,
       limit,
       now: nowMs,
       leaseUntil: nowMs + leaseMs,
-    }) as ClaimedItem[];
+    }) as ClaimedRow[];
+    // RETURNING yields rows in update (rowid) order; hand them out in claim order.
+    rows.sort(
+      (a, b) => a.deadline_ms - b.deadline_ms || a.line_no - b.line_no || a.item_id - b.item_id,
+    );
+    return rows.map(({ deadline_ms: _d, line_no: _l, ...item }) => item);
   }
 
   /** One transaction for the whole group: this is the group commit of design.md §3. */

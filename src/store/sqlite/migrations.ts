@@ -86,6 +86,11 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX items_leases ON items (lease_expires_ms) WHERE state = 'leased';
   CREATE INDEX items_batch_state ON items (batch_id, state);
   `,
+  // Round-robin among batches with the same deadline: claim by line number across them.
+  `
+  DROP INDEX items_queue;
+  CREATE INDEX items_queue ON items (upstream, deadline_ms, line_no, item_id) WHERE state = 'queued';
+  `,
 ];
 
 /** Brings the database to the newest schema, one transaction per step. */

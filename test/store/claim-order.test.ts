@@ -1,0 +1,132 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { emptyUsage, type BatchRecord } from '../../src/domain/records.ts';
+import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import type { Store } from '../../src/store/store.ts';
+
+function batch(id: string, expiresAtMs: number): BatchRecord {
+  return {
+    id,
+    project: 'p',
+    endpoint: '/v1/chat/completions',
+    input_file_id: 'file-x',
+    completion_window: '24h',
+    status: 'validating',
+    model: null,
+    errors: null,
+    output_file_id: null,
+    error_file_id: null,
+    created_at_ms: 0,
+    in_progress_at_ms: null,
+    expires_at_ms: expiresAtMs,
+    finalizing_at_ms: null,
+    completed_at_ms: null,
+    failed_at_ms: null,
+    expired_at_ms: null,
+    cancelling_at_ms: null,
+    cancelled_at_ms: null,
+    total: 0,
+    completed: 0,
+    failed: 0,
+    usage: emptyUsage(),
+    metadata: null,
+    output_expires_after_seconds: null,
+  };
+}
+
+async function addBatch(
+  store: Store,
+  id: string,
+  expiresAtMs: number,
+  lines: number,
+): Promise<void> {
+  await store.insertBatch(batch(id, expiresAtMs));
+  const items = Array.from({ length: lines }, (_, i) => ({
+    line_no: i + 1,
+    custom_id: `${id}-${i + 1}`,
+    upstream: 'u',
+    model: 'm',
+    body: '{}',
+  }));
+  await store.insertItems(id, '/v1/chat/completions', expiresAtMs, items);
+}
+
+describe('claim order across batches', () => {
+  let dir: string;
+  let store: Store;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'openbatch-store-'));
+    store = createSqliteStore(join(dir, 'db.sqlite'));
+  });
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('never hands out items of a batch that is still validating', async () => {
+    await addBatch(store, 'b1', 1000, 3);
+    expect(await store.claimItems('u', 10, 60_000, 0)).toEqual([]);
+    await store.markInProgress('b1', 3, 'm', 0);
+    expect((await store.claimItems('u', 10, 60_000, 0)).map((i) => i.custom_id)).toEqual([
+      'b1-1',
+      'b1-2',
+      'b1-3',
+    ]);
+  });
+
+  it('serves the earliest deadline first, and round-robins among equal deadlines', async () => {
+    await addBatch(store, 'late', 9_000, 2);
+    await addBatch(store, 'early-a', 5_000, 3);
+    await addBatch(store, 'early-b', 5_000, 3);
+    for (const id of ['late', 'early-a', 'early-b']) await store.markInProgress(id, 3, 'm', 0);
+    const claimed = await store.claimItems('u', 8, 60_000, 0);
+    expect(claimed.map((i) => i.custom_id)).toEqual([
+      'early-a-1',
+      'early-b-1',
+      'early-a-2',
+      'early-b-2',
+      'early-a-3',
+      'early-b-3',
+      'late-1',
+      'late-2',
+    ]);
+  });
+
+  it('fences results: an outcome from a lost lease changes nothing', async () => {
+    await addBatch(store, 'b', 1000, 1);
+    await store.markInProgress('b', 1, 'm', 0);
+    const [first] = await store.claimItems('u', 1, 100, 0);
+    expect(await store.releaseLeases(200, { all: false, poisonAfter: 5 })).toBe(1);
+    const [second] = await store.claimItems('u', 1, 100, 300);
+    expect(second!.lease_gen).toBe(first!.lease_gen + 1);
+    const stale = {
+      kind: 'response' as const,
+      item_id: first!.item_id,
+      lease_gen: first!.lease_gen,
+      succeeded: true,
+      status_code: 200,
+      request_id: 'r',
+      response_body: '{}',
+      usage: null,
+    };
+    expect(await store.recordOutcomes([stale], 400)).toBe(0);
+    expect(await store.recordOutcomes([{ ...stale, lease_gen: second!.lease_gen }], 400)).toBe(1);
+    expect((await store.getBatchById('b'))!.completed).toBe(1);
+  });
+
+  it('fails a line as poison after it loses its lease poisonAfter times', async () => {
+    await addBatch(store, 'b', 1000, 1);
+    await store.markInProgress('b', 1, 'm', 0);
+    for (let round = 0; round < 3; round++) {
+      expect(await store.claimItems('u', 1, 10, round * 100)).toHaveLength(1);
+      await store.releaseLeases(round * 100 + 50, { all: false, poisonAfter: 3 });
+    }
+    expect(await store.claimItems('u', 1, 10, 1000)).toEqual([]);
+    const items = [];
+    for await (const item of store.finishedItems('b', 10)) items.push(item);
+    expect(items).toMatchObject([{ state: 'failed', error_code: 'internal_error' }]);
+    expect((await store.getBatchById('b'))!.failed).toBe(1);
+  });
+});
