@@ -1,7 +1,16 @@
 import { Command } from 'commander';
+import { registerCancel } from './commands/cancel.ts';
+import { registerEstimate } from './commands/estimate.ts';
 import { registerKeys } from './commands/keys.ts';
+import { registerList } from './commands/list.ts';
+import { registerResults } from './commands/results.ts';
+import { registerRetry } from './commands/retry.ts';
+import { registerRun } from './commands/run.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerSimulate } from './commands/simulate.ts';
+import { registerStatus } from './commands/status.ts';
+import { registerSubmit } from './commands/submit.ts';
+import { registerWait } from './commands/wait.ts';
 import { processIo } from './io.ts';
 
 // The only place that turns a command's result into the process exit status.
@@ -17,6 +26,15 @@ const program = new Command()
 registerServe(program, processIo, setExit);
 registerSimulate(program, processIo, setExit);
 registerKeys(program, processIo, setExit);
+registerRun(program, processIo, setExit);
+registerSubmit(program, processIo, setExit);
+registerStatus(program, processIo, setExit);
+registerWait(program, processIo, setExit);
+registerResults(program, processIo, setExit);
+registerCancel(program, processIo, setExit);
+registerRetry(program, processIo, setExit);
+registerList(program, processIo, setExit);
+registerEstimate(program, processIo, setExit);
 
 try {
   await program.parseAsync(process.argv);

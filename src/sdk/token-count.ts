@@ -31,7 +31,8 @@ export interface ModelTokenizer {
   countChat(messages: readonly { role: string; content: string }[]): number;
 }
 
-const KNOWN = /^(gpt-|o\d|chatgpt-|codex-|text-embedding-|omni-moderation|text-moderation|davinci|babbage)/;
+const KNOWN =
+  /^(gpt-|o\d|chatgpt-|codex-|text-embedding-|omni-moderation|text-moderation|davinci|babbage)/;
 const CL100K = /^(gpt-3\.5|gpt-4(?!o|\.)|text-embedding|text-moderation|davinci|babbage)/;
 
 /** The encoding gpt-tokenizer uses for `model`. */
@@ -66,7 +67,8 @@ async function importEncoding(name: EncodingName): Promise<GptEncoding> {
 /** The chat template model gpt-tokenizer applies for this encoding (and model). */
 function templateModel(encoding: EncodingName, model: string) {
   if (encoding === 'o200k_harmony') return 'gpt-oss-20b' as const;
-  if (encoding === 'cl100k_base') return model.startsWith('gpt-3.5') ? ('gpt-3.5-turbo' as const) : ('gpt-4' as const);
+  if (encoding === 'cl100k_base')
+    return model.startsWith('gpt-3.5') ? ('gpt-3.5-turbo' as const) : ('gpt-4' as const);
   return 'gpt-4o' as const;
 }
 

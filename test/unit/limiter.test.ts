@@ -94,7 +94,7 @@ describe('RateLimiter', () => {
     const learned = new RateLimiter({});
     learned.settle(
       'm',
-      { prompt: 0, total: 0 },
+      { rawPrompt: 0, prompt: 0, total: 0 },
       null,
       { limitRequests: 120, limitTokens: 6_000 },
       0,
@@ -108,7 +108,14 @@ describe('RateLimiter', () => {
       availableTokens: 100,
     });
     const configured = new RateLimiter({ rpm: 60 });
-    configured.settle('m', { prompt: 0, total: 0 }, null, { limitRequests: 6_000 }, 0, false);
+    configured.settle(
+      'm',
+      { rawPrompt: 0, prompt: 0, total: 0 },
+      null,
+      { limitRequests: 6_000 },
+      0,
+      false,
+    );
     expect(configured.snapshot(0)[0]).toMatchObject({ rpm: 60, source: 'config' });
   });
 
@@ -123,13 +130,27 @@ describe('RateLimiter', () => {
   it('settles the prompt estimate to the real count and learns the ratio; usage accounting refunds output too', () => {
     const l = new RateLimiter({ tpm: 600_000 }); // 10,000 tokens per second
     l.take('m', 1_100, 0); // 100 prompt + 1,000 max output
-    l.settle('m', { prompt: 100, total: 1_100 }, { prompt: 150, total: 300 }, null, 0, false);
+    l.settle(
+      'm',
+      { rawPrompt: 100, prompt: 100, total: 1_100 },
+      { prompt: 150, total: 300 },
+      null,
+      0,
+      false,
+    );
     expect(l.snapshot(0)[0]!.availableTokens).toBe(10_000 - 1_150);
-    expect(l.snapshot(0)[0]!.promptEstimateRatio).toBeCloseTo(1.05, 5);
-    expect(l.scalePrompt('m', 100)).toBe(105);
+    expect(l.snapshot(0)[0]!.promptEstimateRatio).toBeCloseTo(1.5, 5); // first sample: running mean
+    expect(l.scalePrompt('m', 100)).toBe(150);
     const u = new RateLimiter({ tpm: 600_000 });
     u.take('m', 1_100, 0);
-    u.settle('m', { prompt: 100, total: 1_100 }, { prompt: 100, total: 300 }, null, 0, true);
+    u.settle(
+      'm',
+      { rawPrompt: 100, prompt: 100, total: 1_100 },
+      { prompt: 100, total: 300 },
+      null,
+      0,
+      true,
+    );
     expect(u.snapshot(0)[0]!.availableTokens).toBe(10_000 - 300);
   });
 });

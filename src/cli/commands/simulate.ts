@@ -13,6 +13,8 @@ interface SimulateFlags {
   failStatuses?: string;
   log?: string;
   seed?: string;
+  slots?: string;
+  queue?: string;
 }
 
 export function registerSimulate(
@@ -33,6 +35,8 @@ export function registerSimulate(
     .option('--fail-statuses <list>', 'comma-separated statuses for injected faults', '500')
     .option('--log <file>', 'append a JSONL call log to this file')
     .option('--seed <n>', 'seed for jitter and fault choice')
+    .option('--slots <n>', 'header-less capacity mode: requests served at once (vLLM-like)')
+    .option('--queue <n>', 'capacity mode: requests that may wait for a slot before 503s', '0')
     .action(async (flags: SimulateFlags) => setExit(await runSimulate(flags, io)));
 }
 
@@ -52,6 +56,8 @@ export async function runSimulate(
     flags.tpm,
     flags.failRate,
     flags.seed,
+    flags.slots,
+    flags.queue,
   ];
   if (numbers.some((v) => v !== undefined && !Number.isFinite(Number(v)))) {
     io.stderr('openbatch simulate: numeric options must be numbers\n');
@@ -68,6 +74,9 @@ export async function runSimulate(
     }),
     ...(flags.log !== undefined && { logFile: flags.log }),
     ...(flags.seed !== undefined && { seed: optionalNumber(flags.seed) ?? 1 }),
+    ...(flags.slots !== undefined && {
+      capacity: { slots: Number(flags.slots), queue: Number(flags.queue ?? 0) },
+    }),
   });
   const { url } = await simulator.listen(Number(flags.port), flags.host);
   io.stdout(`openbatch simulator listening on ${url}/v1\n`);

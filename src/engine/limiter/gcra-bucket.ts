@@ -7,10 +7,16 @@ export class GcraBucket {
   #limitPerMinute: number;
   #tatMs = 0;
   readonly #burstMs: number;
+  readonly #headroom: number;
 
-  constructor(limitPerMinute: number, burstMs = 1_000) {
+  /**
+   * `headroom` < 1 runs the bucket slightly under the limit: requests reach the upstream with a
+   * few ms of jitter, and a bucket run exactly at the limit turns that jitter into 429s.
+   */
+  constructor(limitPerMinute: number, burstMs = 1_000, headroom = 1) {
     this.#limitPerMinute = limitPerMinute;
     this.#burstMs = burstMs;
+    this.#headroom = headroom;
   }
 
   get limitPerMinute(): number {
@@ -19,7 +25,7 @@ export class GcraBucket {
 
   /** Time one unit takes to drain. */
   get #intervalMs(): number {
-    return 60_000 / this.#limitPerMinute;
+    return 60_000 / (this.#limitPerMinute * this.#headroom);
   }
 
   /** Units the bucket holds when full (one burst). */

@@ -19,6 +19,11 @@ export interface LimiterKeySnapshot {
   promptEstimateRatio: number;
 }
 
+/** Bounds of the learned prompt ratio: a tokenizer is never off by more than this. */
+const MIN_RATIO = 0.25;
+const MAX_RATIO = 4;
+const RATIO_EWMA = 0.05;
+
 class KeyState {
   requests: GcraBucket | null = null;
   tokens: GcraBucket | null = null;
@@ -26,6 +31,7 @@ class KeyState {
   cooldownUntilMs = 0;
   /** EWMA of real prompt tokens / estimated prompt tokens, so estimates converge to the upstream's count. */
   promptRatio = 1;
+  ratioSamples = 0;
 }
 
 /**
@@ -35,9 +41,16 @@ class KeyState {
 export class RateLimiter {
   readonly #keys = new Map<string, KeyState>();
   readonly #configured: ConfiguredLimits;
+  readonly #headroom: number;
 
-  constructor(configured: ConfiguredLimits) {
+  /** `headroom`: share of each limit actually used (see GcraBucket). @default 1 */
+  constructor(configured: ConfiguredLimits, headroom = 1) {
     this.#configured = configured;
+    this.#headroom = headroom;
+  }
+
+  #bucket(limitPerMinute: number): GcraBucket {
+    return new GcraBucket(limitPerMinute, 1_000, this.#headroom);
   }
 
   /** True when a token bucket exists, i.e. token estimates are worth computing. */
@@ -67,18 +80,25 @@ export class RateLimiter {
     s.tokens?.take(tokens, nowMs);
   }
 
-  /** Corrects the reservation with the real prompt count and learns limits from the headers. */
+  /**
+   * Corrects the reservation with the real prompt count and learns limits from the headers.
+   * `reserved.rawPrompt` is the unscaled tokenizer estimate: the ratio learns from it, never from
+   * a figure scaled by an older ratio (that feedback diverges with many requests in flight).
+   */
   settle(
     key: string,
-    reserved: { prompt: number; total: number },
+    reserved: { rawPrompt: number; prompt: number; total: number },
     actual: { prompt: number; total: number } | null,
     headers: RateLimitHeaders | null,
     nowMs: number,
     chargeUsage: boolean,
   ): void {
     const s = this.#state(key);
-    if (actual && reserved.prompt > 0 && actual.prompt > 0) {
-      s.promptRatio += (actual.prompt / (reserved.prompt / s.promptRatio) - s.promptRatio) * 0.1;
+    if (actual && reserved.rawPrompt > 0 && actual.prompt > 0) {
+      const sample = Math.min(MAX_RATIO, Math.max(MIN_RATIO, actual.prompt / reserved.rawPrompt));
+      // A running mean over the first samples (fast to converge), then a slow EWMA.
+      s.ratioSamples++;
+      s.promptRatio += (sample - s.promptRatio) * Math.max(RATIO_EWMA, 1 / s.ratioSamples);
       const delta = chargeUsage ? actual.total - reserved.total : actual.prompt - reserved.prompt;
       s.tokens?.adjust(delta, nowMs);
     }
@@ -108,8 +128,8 @@ export class RateLimiter {
     let s = this.#keys.get(key);
     if (!s) {
       s = new KeyState();
-      if (this.#configured.rpm) s.requests = new GcraBucket(this.#configured.rpm);
-      if (this.#configured.tpm) s.tokens = new GcraBucket(this.#configured.tpm);
+      if (this.#configured.rpm) s.requests = this.#bucket(this.#configured.rpm);
+      if (this.#configured.tpm) s.tokens = this.#bucket(this.#configured.tpm);
       if (s.requests || s.tokens) s.source = 'config';
       this.#keys.set(key, s);
     }
@@ -120,12 +140,12 @@ export class RateLimiter {
   #learn(s: KeyState, h: RateLimitHeaders, nowMs: number): void {
     if (h.limitRequests && !this.#configured.rpm) {
       if (s.requests) s.requests.setLimit(h.limitRequests);
-      else s.requests = new GcraBucket(h.limitRequests);
+      else s.requests = this.#bucket(h.limitRequests);
       s.source = s.source === 'config' ? 'config' : 'headers';
     }
     if (h.limitTokens && !this.#configured.tpm) {
       if (s.tokens) s.tokens.setLimit(h.limitTokens);
-      else s.tokens = new GcraBucket(h.limitTokens);
+      else s.tokens = this.#bucket(h.limitTokens);
       s.source = s.source === 'config' ? 'config' : 'headers';
     }
     if (h.remainingRequests !== undefined) s.requests?.clampAvailable(h.remainingRequests, nowMs);

@@ -5,9 +5,14 @@ import { AdaptiveConcurrency } from './adaptive-concurrency.ts';
 import { RateLimiter, type LimiterKeySnapshot } from './rate-limiter.ts';
 import { readRateLimitHeaders } from './rate-limit-headers.ts';
 
+/** Share of each rate limit used: 1% under the limit absorbs arrival jitter (benchmark 2). */
+const LIMIT_HEADROOM = 0.99;
+
 /** What a send reserved, so its answer can settle it. */
 export interface Reservation {
   key: string;
+  /** The tokenizer's prompt estimate before scaling. */
+  rawPrompt: number;
   prompt: number;
   total: number;
   startedMs: number;
@@ -50,7 +55,7 @@ export class UpstreamScheduler {
     this.upstream = upstream;
     this.#clock = clock;
     const s = upstream.scheduling;
-    this.#limiter = new RateLimiter({ rpm: s.rpm, tpm: s.tpm });
+    this.#limiter = new RateLimiter({ rpm: s.rpm, tpm: s.tpm }, LIMIT_HEADROOM);
     this.#adaptive = new AdaptiveConcurrency({
       floor: Math.min(s.minConcurrency, upstream.maxConcurrency),
       ceiling: upstream.maxConcurrency,
@@ -74,19 +79,21 @@ export class UpstreamScheduler {
   ): Reservation | { waitMs: number } {
     const now = this.#clock.nowMs();
     const key = model;
+    let rawPrompt = 0;
     let prompt = 0;
     let total = 0;
     if (this.#limiter.countsTokens(key)) {
       const parsed =
         typeof body === 'string' ? (JSON.parse(body) as Record<string, unknown>) : body;
       const estimate = estimateRequestTokens(parsed, this.upstream.scheduling.defaultMaxTokens);
-      prompt = this.#limiter.scalePrompt(key, estimate.promptTokens);
+      rawPrompt = estimate.promptTokens;
+      prompt = this.#limiter.scalePrompt(key, rawPrompt);
       total = prompt + estimate.maxOutputTokens;
     }
     const waitMs = this.#limiter.waitMs(key, total, now);
     if (waitMs > 0) return { waitMs };
     this.#limiter.take(key, total, now);
-    return { key, prompt, total, startedMs: now };
+    return { key, rawPrompt, prompt, total, startedMs: now };
   }
 
   /** Settles a reservation with the answer: refunds/charges, learns limits, adapts concurrency. */

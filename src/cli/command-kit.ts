@@ -1,0 +1,133 @@
+import { Option, type Command } from 'commander';
+import type OpenAI from 'openai';
+import { APIConnectionError, APIError, AuthenticationError, OpenAIError } from 'openai';
+import { createBatchClient } from '../sdk/batch-client.ts';
+import { InputChangedError, InvalidLinesError, JobNotFoundError } from '../sdk/errors.ts';
+import { defaultJobsDir, fsJobStore, type JobManifest, type JobStore } from '../sdk/job-store.ts';
+import type { CliIo } from './io.ts';
+
+/** Exit codes of the client commands: 2 = bad input or usage, 1 = the work failed. */
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_BAD_INPUT = 2;
+
+/** A bad flag or argument: reported in one line with exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** Flags every command against a Batch API takes. */
+export interface ClientFlags {
+  baseUrl?: string | undefined;
+  apiKey?: string | undefined;
+}
+
+export interface JobsFlags {
+  jobsDir?: string | undefined;
+}
+
+export interface OutputFlags {
+  json?: boolean | undefined;
+  /** Draw a live progress bar (the terminal is interactive); tests leave it off. */
+  tty?: boolean | undefined;
+}
+
+/** Adds --base-url and --api-key (the SDK falls back to OPENAI_BASE_URL / OPENAI_API_KEY). */
+export function clientOptions(cmd: Command): Command {
+  return cmd
+    .option('--base-url <url>', 'Batch API base URL (default: OPENAI_BASE_URL, else OpenAI)')
+    .option('--api-key <key>', 'API key (default: OPENAI_API_KEY)');
+}
+
+/** Adds --jobs-dir (env OPENBATCH_JOBS_DIR, read by commander). */
+export function jobsOption(cmd: Command): Command {
+  return cmd.addOption(
+    new Option('--jobs-dir <dir>', `where job manifests live (default: ${defaultJobsDir()})`).env(
+      'OPENBATCH_JOBS_DIR',
+    ),
+  );
+}
+
+/** Adds --json and an "Examples" section to the help. */
+export function finishCommand(cmd: Command, examples: readonly string[]): Command {
+  return cmd
+    .option('--json', 'print a JSON result on stdout (for scripts)')
+    .addHelpText('after', `\nExamples:\n${examples.map((e) => `  $ ${e}`).join('\n')}\n`);
+}
+
+/** The client for a job: explicit flags win, then the base URL the job was submitted to. */
+export function clientFor(flags: ClientFlags, job?: JobManifest): OpenAI {
+  return createBatchClient({
+    baseURL: flags.baseUrl ?? job?.base_url ?? undefined,
+    apiKey: flags.apiKey,
+  });
+}
+
+export function jobStoreFor(flags: JobsFlags): JobStore {
+  return fsJobStore(flags.jobsDir ?? defaultJobsDir());
+}
+
+/** Loads a job by id, or the newest one for `last`. */
+export async function loadJob(store: JobStore, id: string, flags: JobsFlags): Promise<JobManifest> {
+  const job = id === 'last' ? ((await store.list()).at(-1) ?? null) : await store.load(id);
+  if (!job) throw new JobNotFoundError(id, flags.jobsDir ?? defaultJobsDir());
+  return job;
+}
+
+/** Writes a value as pretty JSON on stdout. */
+export function printJson(io: CliIo, value: unknown): void {
+  io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * Reports a failure as exactly one line on stderr (and a JSON error on stdout with --json) and
+ * returns the exit code: 2 for bad input, 1 for everything else.
+ */
+export function fail(io: CliIo, command: string, err: unknown, flags: OutputFlags = {}): number {
+  const { message, code, kind } = describeError(err);
+  io.stderr(`openbatch ${command}: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+  if (flags.json) printJson(io, { error: { kind, message } });
+  return code;
+}
+
+/** How a failure is reported: one line, an exit code, and a kind for --json. */
+export interface DescribedError {
+  message: string;
+  code: number;
+  kind: string;
+}
+
+/** A one-line message and exit code for any error a client command can meet. */
+export function describeError(err: unknown): DescribedError {
+  const bad = (message: string, kind = 'bad_input'): DescribedError => ({
+    message,
+    code: EXIT_BAD_INPUT,
+    kind,
+  });
+  const failed = (message: string, kind: string): DescribedError => ({
+    message,
+    code: EXIT_FAILED,
+    kind,
+  });
+  if (err instanceof InvalidLinesError) return bad(err.message, 'invalid_lines');
+  if (err instanceof JobNotFoundError || err instanceof InputChangedError) return bad(err.message);
+  if (err instanceof UsageError) return bad(err.message);
+  if (err instanceof AuthenticationError)
+    return failed(`the server rejected the API key (401): ${err.message}`, 'auth');
+  if (err instanceof APIConnectionError)
+    return failed(`cannot reach the Batch API: ${rootCause(err)}`, 'connection');
+  if (err instanceof APIError) return failed(err.message, 'api');
+  // Raised by the client before any request, e.g. no API key anywhere.
+  if (err instanceof OpenAIError) return bad(err.message, 'config');
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ENOENT') return bad(`file not found: ${e.path ?? e.message}`);
+  if (e?.code === 'EISDIR') return bad(`not a file: ${e.path ?? e.message}`);
+  return failed(e instanceof Error ? e.message : String(err), 'error');
+}
+
+/** The innermost cause's message ("connect ECONNREFUSED 127.0.0.1:9" rather than "fetch failed"). */
+function rootCause(err: Error): string {
+  let current: unknown = err;
+  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
+  return current instanceof Error ? current.message : String(current);
+}

@@ -1,0 +1,54 @@
+import type { Command } from 'commander';
+import { isTerminal, fetchJobStatus } from '../../sdk/job-status.ts';
+import {
+  EXIT_OK,
+  clientFor,
+  clientOptions,
+  fail,
+  finishCommand,
+  jobStoreFor,
+  jobsOption,
+  loadJob,
+  printJson,
+  type ClientFlags,
+  type JobsFlags,
+  type OutputFlags,
+} from '../command-kit.ts';
+import type { CliIo } from '../io.ts';
+
+export interface CancelOptions extends ClientFlags, JobsFlags, OutputFlags {
+  job: string;
+}
+
+export function registerCancel(program: Command, io: CliIo, setExit: (code: number) => void): void {
+  const cmd = program
+    .command('cancel')
+    .description('cancel every unfinished batch of a job (finished lines keep their results)')
+    .argument('<job>', "job id (or 'last')");
+  jobsOption(clientOptions(cmd));
+  finishCommand(cmd, ['openbatch cancel job_m1abc2de']).action(
+    async (job: string, opts: Omit<CancelOptions, 'job'>) =>
+      setExit(await runCancel({ ...opts, job }, io)),
+  );
+}
+
+export async function runCancel(options: CancelOptions, io: CliIo): Promise<number> {
+  try {
+    const store = jobStoreFor(options);
+    const job = await loadJob(store, options.job, options);
+    const client = clientFor(options, job);
+    const status = await fetchJobStatus(client, job);
+    const cancelled: { id: string; status: string }[] = [];
+    for (const b of status.batches.filter((x) => !isTerminal(x.status))) {
+      const batch = await client.batches.cancel(b.id);
+      cancelled.push({ id: batch.id, status: batch.status });
+    }
+    if (options.json) printJson(io, { job_id: job.id, cancelled });
+    else if (cancelled.length === 0)
+      io.stdout(`job ${job.id}: nothing to cancel, every batch has finished\n`);
+    else io.stdout(cancelled.map((c) => `${c.id}: ${c.status}\n`).join(''));
+    return EXIT_OK;
+  } catch (err) {
+    return fail(io, 'cancel', err, options);
+  }
+}

@@ -1,0 +1,95 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { JobManifest } from '../../sdk/job-store.ts';
+import { fetchJobStatus } from '../../sdk/job-status.ts';
+import { loadPricingFile } from '../../sdk/pricing.ts';
+import { buildUsageTable, formatUsageTable } from '../../sdk/usage-table.ts';
+import {
+  EXIT_FAILED,
+  EXIT_OK,
+  clientFor,
+  clientOptions,
+  fail,
+  finishCommand,
+  jobStoreFor,
+  jobsOption,
+  loadJob,
+  printJson,
+  type ClientFlags,
+  type JobsFlags,
+  type OutputFlags,
+} from '../command-kit.ts';
+import type { CliIo } from '../io.ts';
+import { defaultResultPaths } from '../local-run.ts';
+import { writeJobResults } from '../write-results.ts';
+
+export interface ResultsOptions extends ClientFlags, JobsFlags, OutputFlags {
+  job: string;
+  output?: string | undefined;
+  errors?: string | undefined;
+  ordered?: boolean | undefined;
+  pricing?: string | undefined;
+}
+
+export function registerResults(
+  program: Command,
+  io: CliIo,
+  setExit: (code: number) => void,
+): void {
+  const cmd = program
+    .command('results')
+    .description(
+      "merge a job's output and error files into one of each, under the original custom_ids",
+    )
+    .argument('<job>', "job id (or 'last')")
+    .option('-o, --output <file>', 'merged output file (default: <input>.output.jsonl)')
+    .option('--errors <file>', 'merged error file (default: <input>.errors.jsonl)')
+    .option('--ordered', 'write both files in input order')
+    .option('--pricing <file>', 'JSON prices per model for the cost table');
+  jobsOption(clientOptions(cmd));
+  finishCommand(cmd, [
+    'openbatch results job_m1abc2de -o answers.jsonl --ordered',
+    'openbatch results last --json',
+  ]).action(async (job: string, opts: Omit<ResultsOptions, 'job'>) =>
+    setExit(await runResults({ ...opts, job }, io)),
+  );
+}
+
+export async function runResults(options: ResultsOptions, io: CliIo): Promise<number> {
+  try {
+    const store = jobStoreFor(options);
+    const job = await loadJob(store, options.job, options);
+    const client = clientFor(options, job);
+    const status = await fetchJobStatus(client, job);
+    if (status.state !== 'finished') {
+      const c = status.counts;
+      throw new Error(
+        `job ${job.id} is still ${status.state} (${c.completed + c.failed}/${c.total} done): run 'openbatch wait ${job.id}' first`,
+      );
+    }
+    const pricing = options.pricing ? loadPricingFile(options.pricing) : {};
+    const written = await writeJobResults(client, status, (await store.loadIds(job.id)) ?? [], {
+      ...pathsFor(job, options),
+      ordered: options.ordered === true,
+    });
+    const table = buildUsageTable(written.usageByModel, pricing);
+    const { usageByModel: _byModel, ...files } = written;
+    if (options.json)
+      printJson(io, { job_id: job.id, counts: status.counts, ...files, usage_table: table });
+    else
+      io.stdout(
+        `output: ${files.output} (${files.outputLines} lines)\nerrors: ${files.errors} (${files.errorLines} lines)\n${formatUsageTable(table)}`,
+      );
+    return files.missing > 0 ? EXIT_FAILED : EXIT_OK;
+  } catch (err) {
+    return fail(io, 'results', err, options);
+  }
+}
+
+function pathsFor(job: JobManifest, o: ResultsOptions): { output: string; errors: string } {
+  const defaults = defaultResultPaths(job.input.path ?? resolve(`${job.id}.jsonl`));
+  return {
+    output: o.output ? resolve(o.output) : defaults.output,
+    errors: o.errors ? resolve(o.errors) : defaults.errors,
+  };
+}

@@ -1,0 +1,49 @@
+import type { Command } from 'commander';
+import { fetchJobStatus } from '../../sdk/job-status.ts';
+import {
+  EXIT_OK,
+  clientFor,
+  clientOptions,
+  fail,
+  finishCommand,
+  jobStoreFor,
+  jobsOption,
+  loadJob,
+  printJson,
+  type ClientFlags,
+  type JobsFlags,
+  type OutputFlags,
+} from '../command-kit.ts';
+import type { CliIo } from '../io.ts';
+import { describeStatus } from '../job-summary.ts';
+import { remember } from './wait.ts';
+
+export interface StatusOptions extends ClientFlags, JobsFlags, OutputFlags {
+  job: string;
+}
+
+export function registerStatus(program: Command, io: CliIo, setExit: (code: number) => void): void {
+  const cmd = program
+    .command('status')
+    .description('show the aggregated progress of a job across its batches')
+    .argument('<job>', "job id (or 'last')");
+  jobsOption(clientOptions(cmd));
+  finishCommand(cmd, ['openbatch status job_m1abc2de', 'openbatch status last --json']).action(
+    async (job: string, opts: Omit<StatusOptions, 'job'>) =>
+      setExit(await runStatus({ ...opts, job }, io)),
+  );
+}
+
+export async function runStatus(options: StatusOptions, io: CliIo): Promise<number> {
+  try {
+    const store = jobStoreFor(options);
+    const job = await loadJob(store, options.job, options);
+    const status = await fetchJobStatus(clientFor(options, job), job);
+    await remember(store, job, status);
+    if (options.json) printJson(io, status);
+    else io.stdout(describeStatus(status));
+    return EXIT_OK;
+  } catch (err) {
+    return fail(io, 'status', err, options);
+  }
+}
