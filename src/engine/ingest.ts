@@ -7,6 +7,7 @@ import type { NewItem } from '../store/store.ts';
 import type { EngineDeps } from './engine-deps.ts';
 
 const INSERT_CHUNK = 1_000;
+const DEADLINE_BUCKET_MS = 60_000;
 
 interface IngestState {
   errors: BatchError[];
@@ -100,7 +101,7 @@ async function flush(deps: EngineDeps, batch: BatchRecord, state: IngestState): 
   const duplicates = await deps.store.insertItems(
     batch.id,
     batch.endpoint,
-    batch.expires_at_ms,
+    deadlineBucketMs(batch.expires_at_ms),
     state.pending,
   );
   state.pending = [];
@@ -113,6 +114,14 @@ async function flush(deps: EngineDeps, batch: BatchRecord, state: IngestState): 
       line,
     });
   }
+}
+
+/**
+ * Scheduling deadline of a batch's items: its expiry rounded down to the minute, so batches
+ * whose deadlines fall in the same minute count as equal and share the upstream round-robin.
+ */
+export function deadlineBucketMs(expiresAtMs: number): number {
+  return Math.floor(expiresAtMs / DEADLINE_BUCKET_MS) * DEADLINE_BUCKET_MS;
 }
 
 /** File-level errors, reported after the per-line ones. */

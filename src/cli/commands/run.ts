@@ -4,18 +4,20 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { createServerRuntime, type ServerRuntime } from '../../compose.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { isBatchEndpoint, type BatchEndpoint } from '../../protocol/endpoints.ts';
+import type OpenAI from 'openai';
+import type { BatchEndpoint } from '../../protocol/endpoints.ts';
 import { InputChangedError, InvalidLinesError } from '../../sdk/errors.ts';
 import { fsJobStore } from '../../sdk/job-store.ts';
+import type { JobStatus } from '../../sdk/job-status.ts';
 import { fileLineSource, sha256OfFile } from '../../sdk/line-source.ts';
 import { loadPricingFile, type PricingOverrides } from '../../sdk/pricing.ts';
+import type { SplitLimits } from '../../sdk/split-plan.ts';
 import { submitJob } from '../../sdk/submit-job.ts';
 import { buildUsageTable, formatUsageTable } from '../../sdk/usage-table.ts';
 import { waitForJob } from '../../sdk/wait-job.ts';
 import {
   EXIT_FAILED,
   EXIT_OK,
-  UsageError,
   fail,
   finishCommand,
   printJson,
@@ -33,6 +35,7 @@ import {
 } from '../local-run.ts';
 import { createProgressDisplay } from '../progress-display.ts';
 import { writeJobResults } from '../write-results.ts';
+import { parseEndpoint } from './submit.ts';
 
 /** The job id a local run records in its state directory. */
 const RUN_JOB_ID = 'run';
@@ -140,21 +143,25 @@ interface ResolvedRun extends RunOptions {
   stateDir: string;
 }
 
+/** A local run never splits: the engine streams any size (the server limits are lifted too). */
+const ONE_BATCH: SplitLimits = {
+  maxLines: Number.MAX_SAFE_INTEGER,
+  maxBytes: Number.MAX_SAFE_INTEGER,
+  maxEmbeddingInputs: Number.MAX_SAFE_INTEGER,
+  oneModelPerFile: false,
+};
+
 async function driveRun(runtime: ServerRuntime, o: ResolvedRun, io: CliIo): Promise<number> {
   const client = inProcessClient(runtime);
   const store = fsJobStore(o.stateDir);
+  // Submitting again is how a run resumes: the recorded job is found and nothing is re-created.
   const job = await submitJob({
     client,
     store,
     source: fileLineSource(o.input),
     jobId: RUN_JOB_ID,
     endpoint: o.endpoint,
-    limits: {
-      maxLines: Number.MAX_SAFE_INTEGER,
-      maxBytes: Number.MAX_SAFE_INTEGER,
-      maxEmbeddingInputs: Number.MAX_SAFE_INTEGER,
-      oneModelPerFile: false,
-    },
+    limits: ONE_BATCH,
     input: { path: o.input, sha256: o.sha256 },
   });
   if (job.input.sha256 !== o.sha256)
@@ -171,36 +178,37 @@ async function driveRun(runtime: ServerRuntime, o: ResolvedRun, io: CliIo): Prom
     signal: o.signal,
     onProgress: (s) => display.update(progressOf(job, s, o.prices)),
   }).finally(() => display.stop());
-  const paths = { ...defaultResultPaths(o.input), ...pick(o) };
-  const written = await writeJobResults(client, status, (await store.loadIds(job.id)) ?? [], {
-    ...paths,
-    ordered: o.ordered === true,
-  });
-  const table = buildUsageTable(written.usageByModel, o.prices);
-  if (o.json) {
-    const { usageByModel: _byModel, ...files } = written;
-    printJson(io, {
-      state_dir: o.stateDir,
-      counts: status.counts,
-      batches: status.batches,
-      ...files,
-      usage_table: table,
-    });
-  } else io.stdout(`${describeRun(written, status.counts)}\n${formatUsageTable(table)}`);
+  const ids = (await store.loadIds(job.id)) ?? [];
+  await reportRun(client, status, ids, o, io);
   return allCompleted(status) ? EXIT_OK : EXIT_FAILED;
 }
 
-function pick(o: RunOptions): { output?: string; errors?: string } {
-  return {
-    ...(o.output ? { output: resolve(o.output) } : {}),
-    ...(o.errors ? { errors: resolve(o.errors) } : {}),
-  };
-}
-
-function parseEndpoint(value: string | undefined): BatchEndpoint | undefined {
-  if (value === undefined) return undefined;
-  if (!isBatchEndpoint(value)) throw new UsageError(`--endpoint: not a batch endpoint: ${value}`);
-  return value;
+async function reportRun(
+  client: OpenAI,
+  status: JobStatus,
+  ids: readonly string[],
+  o: ResolvedRun,
+  io: CliIo,
+): Promise<void> {
+  const defaults = defaultResultPaths(o.input);
+  const written = await writeJobResults(client, status, ids, {
+    output: o.output ? resolve(o.output) : defaults.output,
+    errors: o.errors ? resolve(o.errors) : defaults.errors,
+    ordered: o.ordered === true,
+  });
+  const table = buildUsageTable(written.usageByModel, o.prices);
+  if (!o.json) {
+    io.stdout(`${describeRun(written, status.counts)}\n${formatUsageTable(table)}`);
+    return;
+  }
+  const { usageByModel: _byModel, ...files } = written;
+  printJson(io, {
+    state_dir: o.stateDir,
+    counts: status.counts,
+    batches: status.batches,
+    ...files,
+    usage_table: table,
+  });
 }
 
 function describeRun(

@@ -1,0 +1,12 @@
+/** `npm run bench`: every benchmark, each printing its figure as a ratio measured in the same run. */
+import { runAdaptiveBench } from './adaptive.ts';
+import { runFairnessBench } from './fairness.ts';
+import { runOverheadBench } from './overhead.ts';
+import { runRateLimitBench } from './rate-limit.ts';
+
+const started = Date.now();
+for (const bench of [runOverheadBench, runRateLimitBench, runAdaptiveBench, runFairnessBench]) {
+  await bench();
+  console.log('');
+}
+console.log(`benchmarks done in ${Math.round((Date.now() - started) / 1000)} s`);
