@@ -32,6 +32,8 @@ export interface Config {
   /** Port for the built-in simulator started when no upstream is configured (0 = any free port). */
   simulatorPort: number;
   logLevel: string;
+  /** Longest a client request (an upload included) may take before the socket is closed. */
+  requestTimeoutMs: number;
   limits: {
     maxFileBytes: number;
     maxBatchFileBytes: number;
@@ -137,6 +139,7 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
     allowPublicWithoutKeys: env.OPENBATCH_ALLOW_PUBLIC_WITHOUT_KEYS === '1',
     simulatorPort: num('OPENBATCH_SIMULATOR_PORT', 0),
     logLevel: env.OPENBATCH_LOG_LEVEL ?? 'info',
+    requestTimeoutMs: num('OPENBATCH_HTTP_REQUEST_TIMEOUT_MS', 600_000),
     limits: {
       maxFileBytes: num('OPENBATCH_MAX_FILE_BYTES', l.maxFileBytes ?? 512 * 1024 * 1024),
       maxBatchFileBytes: num(

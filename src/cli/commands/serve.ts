@@ -54,6 +54,11 @@ export async function runServe(
     return 2;
   }
   const server = serve({ fetch: runtime.app.fetch, hostname: config.host, port: config.port });
+  // Slow clients must not hold sockets forever: headers within 30 s, a whole request (a 200 MB
+  // upload included) within the configured limit.
+  const http = server as unknown as { headersTimeout: number; requestTimeout: number };
+  http.headersTimeout = 30_000;
+  http.requestTimeout = config.requestTimeoutMs;
   await new Promise<void>((resolve) => server.once('listening', resolve));
   const { port } = server.address() as AddressInfo;
   io.stdout(`openbatch listening on http://${config.host}:${port}/v1\n`);
