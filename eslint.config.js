@@ -81,7 +81,11 @@ export default tseslint.config(
               ],
               'api/ may use domain/, protocol/, lib/, the store interface and the engine facade',
             ),
-            layer('sdk', ['protocol', 'lib'], 'the SDK may import only protocol/ and lib/'),
+            layer(
+              'sdk',
+              ['protocol', 'lib', 'domain/line-validation.ts'],
+              'the SDK may import only protocol/, lib/ and the line validator',
+            ),
             layer(
               'simulator',
               ['protocol', 'lib'],

@@ -22,10 +22,12 @@ export interface ClientFlags {
   apiKey?: string | undefined;
 }
 
+/** Where job manifests live (--jobs-dir). */
 export interface JobsFlags {
   jobsDir?: string | undefined;
 }
 
+/** How a command prints. */
 export interface OutputFlags {
   json?: boolean | undefined;
   /** Draw a live progress bar (the terminal is interactive); tests leave it off. */
@@ -63,6 +65,7 @@ export function clientFor(flags: ClientFlags, job?: JobManifest): OpenAI {
   });
 }
 
+/** The job store of --jobs-dir (or OPENBATCH_JOBS_DIR, or ~/.openbatch/jobs). */
 export function jobStoreFor(flags: JobsFlags): JobStore {
   return fsJobStore(flags.jobsDir ?? defaultJobsDir());
 }

@@ -1,3 +1,4 @@
+import { isBatchEndpoint, type BatchEndpoint } from '../protocol/endpoints.ts';
 import { UsageError } from './command-kit.ts';
 
 /** A positive integer flag (commander hands strings); `fallback` when absent. */
@@ -19,4 +20,11 @@ export function parseOptionalCount(
   value: string | number | undefined,
 ): number | undefined {
   return value === undefined ? undefined : parseCount(flag, value, 0);
+}
+
+/** --endpoint: one of the Batch API's endpoints, or undefined (each line's own url). */
+export function parseEndpoint(value: string | undefined): BatchEndpoint | undefined {
+  if (value === undefined) return undefined;
+  if (!isBatchEndpoint(value)) throw new UsageError(`--endpoint: not a batch endpoint: ${value}`);
+  return value;
 }

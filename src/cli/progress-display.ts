@@ -11,12 +11,14 @@ export interface ProgressSnapshot {
   costUsd: number | null;
 }
 
+/** Shows a job's progress until stopped. */
 export interface ProgressDisplay {
   update(snapshot: ProgressSnapshot): void;
   /** Prints the final state and releases the terminal line. */
   stop(): void;
 }
 
+/** How progress is shown. */
 export interface ProgressDisplayOptions {
   /** A live bar on stderr; otherwise plain lines, at most one per `intervalMs`. */
   tty: boolean;

@@ -6,6 +6,7 @@ import { mergeJobResults, type MergedResult } from '../sdk/job-results.ts';
 import type { JobStatus } from '../sdk/job-status.ts';
 import { addUsage, emptyUsage, usageOfBody, type TokenUsage } from '../sdk/usage.ts';
 
+/** Where merged results go. */
 export interface ResultFiles {
   output: string;
   errors: string;
@@ -13,6 +14,7 @@ export interface ResultFiles {
   ordered: boolean;
 }
 
+/** What `writeJobResults` wrote. */
 export interface WrittenResults {
   output: string;
   errors: string;

@@ -9,6 +9,7 @@ import { checkLine, duplicateIssue, type LineIssue } from './validate-lines.ts';
 /** Output tokens assumed for a chat/responses line without `max_tokens`-style bound. */
 export const DEFAULT_ASSUMED_MAX_TOKENS = 1_024;
 
+/** Options of `estimateBatch`. */
 export interface EstimateOptions {
   /** Every line must target this endpoint (otherwise each line's `url`). */
   endpoint?: BatchEndpoint | undefined;

@@ -19,6 +19,7 @@ export interface MergedResult {
   isError: boolean;
 }
 
+/** Line counts of a merge. */
 export interface MergeSummary {
   outputLines: number;
   errorLines: number;

@@ -9,6 +9,7 @@ export interface PackDocument {
   text: string;
 }
 
+/** How to pack documents into requests. */
 export interface PackOptions {
   /** Documents per request. */
   k: number;
@@ -38,6 +39,7 @@ export interface PackedGroup {
   documentIds: string[];
 }
 
+/** Packed requests, which documents each carries, and the tokens packing saves. */
 export interface PackedDocuments {
   requests: RequestLine[];
   groups: PackedGroup[];

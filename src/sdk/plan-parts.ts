@@ -21,6 +21,7 @@ export interface PartPlan {
   dispose(): Promise<void>;
 }
 
+/** How to validate and split one round's input. */
 export interface PlanOptions {
   limits: SplitLimits;
   endpoint?: BatchEndpoint | undefined;

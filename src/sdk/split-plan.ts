@@ -10,6 +10,7 @@ export interface SplitLimits {
   oneModelPerFile: boolean;
 }
 
+/** OpenAI's published Batch API limits, with models mixed (openbatch servers allow it). */
 export const DEFAULT_SPLIT_LIMITS: Readonly<SplitLimits> = Object.freeze({
   maxLines: 50_000,
   maxBytes: 200 * 1024 * 1024,

@@ -3,6 +3,7 @@ import type OpenAI from 'openai';
 import type { BatchCreateParams } from 'openai/resources/batches';
 import type { BatchEndpoint } from '../protocol/endpoints.ts';
 import { createBatchOnce, findBatchByMarker } from './batch-client.ts';
+import { InputChangedError } from './errors.ts';
 import type { JobBatch, JobManifest, JobStore } from './job-store.ts';
 import { newJobId } from './job-store.ts';
 import type { LineSource } from './line-source.ts';
@@ -22,6 +23,7 @@ export interface SubmitContext {
   onBatchCreated?: ((batch: JobBatch, job: JobManifest) => void) | undefined;
 }
 
+/** Options of `submitJob`. */
 export interface SubmitJobOptions extends SubmitContext {
   /** Resume this job if the store knows it; otherwise create it under this id. */
   jobId?: string | undefined;
@@ -39,6 +41,13 @@ export interface SubmitJobOptions extends SubmitContext {
  */
 export async function submitJob(options: SubmitJobOptions): Promise<JobManifest> {
   const existing = options.jobId ? await options.store.load(options.jobId) : null;
+  const recorded = existing?.input.sha256 ?? null;
+  // Resuming re-plans the input: a different file would pair new lines with old batches.
+  if (recorded !== null && options.input && recorded !== options.input.sha256) {
+    throw new InputChangedError(
+      `job ${existing?.id ?? ''} was submitted from another version of ${options.input.path}`,
+    );
+  }
   const job = existing ?? newManifest(options);
   if (!roundSubmitted(job, 0)) await submitRound(options, job, 0, { retriedFailed: 0 });
   return job;

@@ -12,13 +12,15 @@ import type { GptEncoding } from 'gpt-tokenizer/GptEncoding';
  * counts exactly `encodeChat(messages, template)` tokens: per message `<|im_start|>`, the role,
  * `<|im_sep|>`, the content and `<|im_end|>` (content + 4 for one-token roles), plus 3 tokens that
  * prime the reply (`<|im_start|>assistant<|im_sep|>`). What the template cannot express is added
- * on top and marks the count approximate: images (765 tokens — one 512-px tile at high detail plus
- * the base 85 — or 85 at `detail: "low"`; their real size is unknown offline), audio/file parts,
+ * on top and marks the count approximate: images (765 tokens, a 1024×1024 image at high detail —
+ * its real size is unknown offline — or 85 at `detail: "low"`), audio/file parts,
  * `name`, tool calls and tool/function definitions, and JSON schemas (tokenized as their JSON).
  */
 export type EncodingName = 'o200k_base' | 'cl100k_base' | 'o200k_harmony';
 
+/** An image at high or auto detail: base 85 + 4 tiles × 170, a 1024×1024 image (OpenAI's formula). */
 export const IMAGE_TOKENS_HIGH = 765;
+/** An image at `detail: "low"`. */
 export const IMAGE_TOKENS_LOW = 85;
 
 /** A model's tokenizer: the encoding and the chat template used for its messages. */
@@ -72,8 +74,19 @@ function templateModel(encoding: EncodingName, model: string) {
   return 'gpt-4o' as const;
 }
 
+const tokenizers = new Map<string, Promise<ModelTokenizer>>();
+
 /** The tokenizer for `model` (see the module comment for the family rules and fallback). */
-export async function tokenizerFor(model: string): Promise<ModelTokenizer> {
+export function tokenizerFor(model: string): Promise<ModelTokenizer> {
+  let tokenizer = tokenizers.get(model);
+  if (!tokenizer) {
+    tokenizer = buildTokenizer(model);
+    tokenizers.set(model, tokenizer);
+  }
+  return tokenizer;
+}
+
+async function buildTokenizer(model: string): Promise<ModelTokenizer> {
   const name = encodingForModel(model);
   const encoding = await loadEncoding(name);
   const template = templateModel(name, model);

@@ -9,6 +9,7 @@ export interface TokenUsage {
   total_tokens: number;
 }
 
+/** All counts zero. */
 export function emptyUsage(): TokenUsage {
   return {
     input_tokens: 0,

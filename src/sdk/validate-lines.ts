@@ -31,6 +31,7 @@ export interface LineCheckOptions {
   maxJsonDepth?: number | undefined;
 }
 
+/** The verdict on one line. */
 export type LineCheck = { ok: true; line: CheckedLine } | { ok: false; issue: LineIssue };
 
 /** Validates one line of a batch input file exactly as an openbatch server would. */

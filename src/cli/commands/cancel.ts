@@ -16,10 +16,12 @@ import {
 } from '../command-kit.ts';
 import type { CliIo } from '../io.ts';
 
+/** Flags and arguments of `openbatch cancel`. */
 export interface CancelOptions extends ClientFlags, JobsFlags, OutputFlags {
   job: string;
 }
 
+/** Registers `openbatch cancel` on the program. */
 export function registerCancel(program: Command, io: CliIo, setExit: (code: number) => void): void {
   const cmd = program
     .command('cancel')
@@ -32,6 +34,7 @@ export function registerCancel(program: Command, io: CliIo, setExit: (code: numb
   );
 }
 
+/** `openbatch cancel`: returns the exit code (only main.ts exits). */
 export async function runCancel(options: CancelOptions, io: CliIo): Promise<number> {
   try {
     const store = jobStoreFor(options);

@@ -14,9 +14,9 @@ import {
 } from '../command-kit.ts';
 import { formatEstimate } from '../format-estimate.ts';
 import type { CliIo } from '../io.ts';
-import { parseOptionalCount } from '../parse-flags.ts';
-import { parseEndpoint } from './submit.ts';
+import { parseEndpoint, parseOptionalCount } from '../parse-flags.ts';
 
+/** Flags and arguments of `openbatch estimate`. */
 export interface EstimateCommandOptions extends OutputFlags {
   input: string;
   endpoint?: string | undefined;
@@ -26,6 +26,7 @@ export interface EstimateCommandOptions extends OutputFlags {
   tpm?: string | number | undefined;
 }
 
+/** Registers `openbatch estimate` on the program. */
 export function registerEstimate(
   program: Command,
   io: CliIo,

@@ -12,10 +12,12 @@ import {
 import type { CliIo } from '../io.ts';
 import { parseOptionalCount } from '../parse-flags.ts';
 
+/** Flags and arguments of `openbatch list`. */
 export interface ListOptions extends JobsFlags, OutputFlags {
   limit?: string | number | undefined;
 }
 
+/** Registers `openbatch list` on the program. */
 export function registerList(program: Command, io: CliIo, setExit: (code: number) => void): void {
   const cmd = program
     .command('list')
@@ -27,6 +29,7 @@ export function registerList(program: Command, io: CliIo, setExit: (code: number
   );
 }
 
+/** `openbatch list`: returns the exit code (only main.ts exits). */
 export async function runList(options: ListOptions, io: CliIo): Promise<number> {
   try {
     const limit = parseOptionalCount('--limit', options.limit);

@@ -23,6 +23,7 @@ import type { CliIo } from '../io.ts';
 import { defaultResultPaths } from '../local-run.ts';
 import { writeJobResults } from '../write-results.ts';
 
+/** Flags and arguments of `openbatch results`. */
 export interface ResultsOptions extends ClientFlags, JobsFlags, OutputFlags {
   job: string;
   output?: string | undefined;
@@ -31,6 +32,7 @@ export interface ResultsOptions extends ClientFlags, JobsFlags, OutputFlags {
   pricing?: string | undefined;
 }
 
+/** Registers `openbatch results` on the program. */
 export function registerResults(
   program: Command,
   io: CliIo,
@@ -55,6 +57,7 @@ export function registerResults(
   );
 }
 
+/** `openbatch results`: returns the exit code (only main.ts exits). */
 export async function runResults(options: ResultsOptions, io: CliIo): Promise<number> {
   try {
     const store = jobStoreFor(options);

@@ -23,11 +23,13 @@ import { withInterrupt } from '../interrupt.ts';
 import type { CliIo } from '../io.ts';
 import { waitAndReport, type WaitFlags } from './wait.ts';
 
+/** Flags and arguments of `openbatch retry`. */
 export interface RetryOptions extends ClientFlags, JobsFlags, OutputFlags, WaitFlags {
   job: string;
   wait?: boolean | undefined;
 }
 
+/** Registers `openbatch retry` on the program. */
 export function registerRetry(program: Command, io: CliIo, setExit: (code: number) => void): void {
   const cmd = program
     .command('retry')
@@ -44,6 +46,7 @@ export function registerRetry(program: Command, io: CliIo, setExit: (code: numbe
   );
 }
 
+/** `openbatch retry`: returns the exit code (only main.ts exits). */
 export async function runRetry(options: RetryOptions, io: CliIo): Promise<number> {
   try {
     const store = jobStoreFor(options);

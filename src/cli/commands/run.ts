@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
+import type OpenAI from 'openai';
 import { createServerRuntime, type ServerRuntime } from '../../compose.ts';
 import { createLogger } from '../../lib/logger.ts';
-import type OpenAI from 'openai';
 import type { BatchEndpoint } from '../../protocol/endpoints.ts';
 import { InputChangedError, InvalidLinesError } from '../../sdk/errors.ts';
 import { fsJobStore } from '../../sdk/job-store.ts';
@@ -35,11 +35,12 @@ import {
 } from '../local-run.ts';
 import { createProgressDisplay } from '../progress-display.ts';
 import { writeJobResults } from '../write-results.ts';
-import { parseEndpoint } from './submit.ts';
+import { parseEndpoint } from '../parse-flags.ts';
 
 /** The job id a local run records in its state directory. */
 const RUN_JOB_ID = 'run';
 
+/** Flags and arguments of `openbatch run`. */
 export interface RunOptions extends OutputFlags {
   input: string;
   stateDir?: string | undefined;
@@ -58,6 +59,7 @@ export interface RunOptions extends OutputFlags {
   signal?: AbortSignal | undefined;
 }
 
+/** Registers `openbatch run` on the program. */
 export function registerRun(program: Command, io: CliIo, setExit: (code: number) => void): void {
   const cmd = program
     .command('run')
@@ -155,6 +157,11 @@ async function driveRun(runtime: ServerRuntime, o: ResolvedRun, io: CliIo): Prom
   const client = inProcessClient(runtime);
   const store = fsJobStore(o.stateDir);
   // Submitting again is how a run resumes: the recorded job is found and nothing is re-created.
+  const recorded = await store.load(RUN_JOB_ID);
+  if (recorded && recorded.input.sha256 !== o.sha256)
+    throw new InputChangedError(
+      `${o.stateDir} holds a run of another version of ${o.input}; choose another --state-dir`,
+    );
   const job = await submitJob({
     client,
     store,
@@ -164,10 +171,6 @@ async function driveRun(runtime: ServerRuntime, o: ResolvedRun, io: CliIo): Prom
     limits: ONE_BATCH,
     input: { path: o.input, sha256: o.sha256 },
   });
-  if (job.input.sha256 !== o.sha256)
-    throw new InputChangedError(
-      `${o.stateDir} holds a run of another version of ${o.input}; choose another --state-dir`,
-    );
   const display = createProgressDisplay(io, {
     tty: o.tty === true,
     intervalMs: o.progressIntervalMs,
@@ -197,6 +200,13 @@ async function reportRun(
     ordered: o.ordered === true,
   });
   const table = buildUsageTable(written.usageByModel, o.prices);
+  for (const b of status.batches.filter((x) => x.status !== 'completed')) {
+    const first = b.errors[0];
+    const why = first
+      ? `: ${first.line === null ? '' : `line ${first.line}: `}${first.message}`
+      : '';
+    io.stderr(`openbatch run: batch ${b.id} ended ${b.status}${why}\n`);
+  }
   if (!o.json) {
     io.stdout(`${describeRun(written, status.counts)}\n${formatUsageTable(table)}`);
     return;

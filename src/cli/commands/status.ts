@@ -18,10 +18,12 @@ import type { CliIo } from '../io.ts';
 import { describeStatus } from '../job-summary.ts';
 import { remember } from './wait.ts';
 
+/** Flags and arguments of `openbatch status`. */
 export interface StatusOptions extends ClientFlags, JobsFlags, OutputFlags {
   job: string;
 }
 
+/** Registers `openbatch status` on the program. */
 export function registerStatus(program: Command, io: CliIo, setExit: (code: number) => void): void {
   const cmd = program
     .command('status')
@@ -34,6 +36,7 @@ export function registerStatus(program: Command, io: CliIo, setExit: (code: numb
   );
 }
 
+/** `openbatch status`: returns the exit code (only main.ts exits). */
 export async function runStatus(options: StatusOptions, io: CliIo): Promise<number> {
   try {
     const store = jobStoreFor(options);

@@ -1,14 +1,12 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { isBatchEndpoint, type BatchEndpoint } from '../../protocol/endpoints.ts';
 import { targetsOpenAi } from '../../sdk/batch-client.ts';
 import { fileLineSource, sha256OfFile } from '../../sdk/line-source.ts';
 import { DEFAULT_SPLIT_LIMITS, type SplitLimits } from '../../sdk/split-plan.ts';
 import { submitJob } from '../../sdk/submit-job.ts';
 import {
   EXIT_OK,
-  UsageError,
   clientFor,
   clientOptions,
   fail,
@@ -22,9 +20,10 @@ import {
 } from '../command-kit.ts';
 import { withInterrupt } from '../interrupt.ts';
 import type { CliIo } from '../io.ts';
-import { parseCount } from '../parse-flags.ts';
+import { parseCount, parseEndpoint } from '../parse-flags.ts';
 import { waitAndReport, type WaitFlags } from './wait.ts';
 
+/** Flags and arguments of `openbatch submit`. */
 export interface SubmitOptions extends ClientFlags, JobsFlags, OutputFlags, WaitFlags {
   input: string;
   endpoint?: string | undefined;
@@ -38,6 +37,7 @@ export interface SubmitOptions extends ClientFlags, JobsFlags, OutputFlags, Wait
   jobId?: string | undefined;
 }
 
+/** Registers `openbatch submit` on the program. */
 export function registerSubmit(program: Command, io: CliIo, setExit: (code: number) => void): void {
   const cmd = program
     .command('submit')
@@ -115,10 +115,4 @@ function limitsFrom(o: SubmitOptions, openAi: boolean): SplitLimits {
     ),
     oneModelPerFile: o.oneModelPerFile ?? openAi,
   };
-}
-
-export function parseEndpoint(value: string | undefined): BatchEndpoint | undefined {
-  if (value === undefined) return undefined;
-  if (!isBatchEndpoint(value)) throw new UsageError(`--endpoint: not a batch endpoint: ${value}`);
-  return value;
 }

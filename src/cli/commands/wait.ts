@@ -35,10 +35,12 @@ export interface WaitFlags {
   progressIntervalMs?: number | undefined;
 }
 
+/** Flags and arguments of `openbatch wait`. */
 export interface WaitCommandOptions extends ClientFlags, JobsFlags, OutputFlags, WaitFlags {
   job: string;
 }
 
+/** Registers `openbatch wait` on the program. */
 export function registerWait(program: Command, io: CliIo, setExit: (code: number) => void): void {
   const cmd = program
     .command('wait')
