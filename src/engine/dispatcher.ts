@@ -41,6 +41,8 @@ export class Dispatcher {
   readonly #wake = new WakeSignal();
   readonly #inFlight = new Map<number, InFlight>();
   #realtimeInFlight = 0;
+  /** Earliest not_before of the retries this dispatcher scheduled. */
+  #nextRetryMs = Infinity;
   /** Claimed but not yet sent: claiming ahead keeps claim transactions (each an fsync) rare. */
   #local: ClaimedItem[] = [];
 
@@ -174,8 +176,12 @@ export class Dispatcher {
     const waitMs = this.#startAdmitted();
     if (this.#local.length > 0 || this.inFlightCount >= this.scheduler.concurrencyLimit)
       return waitMs;
-    const due = await store.nextDueMs(this.scheduler.upstream.name);
-    return due === null ? IDLE_WAIT_MS : Math.min(IDLE_WAIT_MS, Math.max(1, due - clock.nowMs()));
+    // Retries this dispatcher scheduled are due at known times; anything else (left by an earlier
+    // run) is found by the next claim, at most IDLE_WAIT_MS later.
+    if (this.#nextRetryMs === Infinity) return IDLE_WAIT_MS;
+    const dueInMs = this.#nextRetryMs - clock.nowMs();
+    if (dueInMs <= 0) this.#nextRetryMs = Infinity;
+    return Math.min(IDLE_WAIT_MS, Math.max(1, dueInMs));
   }
 
   /** Sends every item the scheduler admits now; returns how long until the next may go. */
@@ -264,6 +270,8 @@ export class Dispatcher {
   #apply(item: ClaimedItem, decision: Decision): void {
     if (decision.cooldownMs !== null) this.stats.rateLimited++;
     if (decision.maybePaid && decision.outcome.kind === 'retry') this.stats.maybePaidRetries++;
+    if (decision.outcome.kind === 'retry')
+      this.#nextRetryMs = Math.min(this.#nextRetryMs, decision.outcome.not_before_ms);
     if (decision.outcome.kind === 'response' || decision.outcome.kind === 'error')
       this.#meter.record(item.batch_id, this.#deps.clock.nowMs());
     this.#recorder.push(decision.outcome);

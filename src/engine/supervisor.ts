@@ -73,8 +73,7 @@ export class Supervisor {
   }
 
   async #finalizeIfDone(batch: BatchRecord): Promise<void> {
-    const { queued, leased } = await this.#deps.store.unfinishedCounts(batch.id);
-    if (queued + leased > 0) return;
+    if (await this.#deps.store.hasUnfinishedItems(batch.id)) return;
     const expired = this.#deps.clock.nowMs() >= batch.expires_at_ms;
     if (batch.status === 'in_progress' && !expired) {
       await this.#deps.store.markFinalizing(batch.id, this.#deps.clock.nowMs());

@@ -70,7 +70,8 @@ export interface Store {
   markFailed(batchId: string, errors: BatchError[], nowMs: number): Promise<void>;
   /** Marks every not-yet-started item of the batch `cancelled` or `expired`. */
   stopUnstartedItems(batchId: string, state: 'cancelled' | 'expired'): Promise<number>;
-  unfinishedCounts(batchId: string): Promise<{ queued: number; leased: number }>;
+  /** True while any item of the batch is queued or leased. */
+  hasUnfinishedItems(batchId: string): Promise<boolean>;
   markFinalizing(batchId: string, nowMs: number): Promise<void>;
   /** Finished items in line order, read page by page (memory bounded by `pageSize`). */
   finishedItems(batchId: string, pageSize: number): AsyncIterable<FinishedItem>;
@@ -96,8 +97,6 @@ export interface Store {
    * that lost `poisonAfter` leases is failed instead, so a line that kills the worker cannot loop.
    */
   releaseLeases(nowMs: number, opts: { all: boolean; poisonAfter: number }): Promise<number>;
-  /** Earliest time a queued item of `upstream` becomes due, or null when none is queued. */
-  nextDueMs(upstream: string): Promise<number | null>;
 
   close(): Promise<void>;
 }

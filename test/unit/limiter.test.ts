@@ -180,7 +180,9 @@ describe('AdaptiveConcurrency (AIMD)', () => {
   it('treats a latency jump as overload and never leaves its bounds', () => {
     const a = new AdaptiveConcurrency({ floor: 2, ceiling: 10 }, 10);
     a.onSuccess(100, 9, 0);
-    a.onSuccess(2_000, 9, 1_000);
+    a.onSuccess(2_000, 9, 1_000); // one slow answer is not a trend
+    expect(a.limit).toBe(10);
+    for (let i = 0; i < 5; i++) a.onSuccess(2_000, 9, 1_100 + i * 10); // a sustained jump: one cut
     expect(a.limit).toBe(7);
     for (let i = 0; i < 20; i++) a.onOverload(10_000 * (i + 2));
     expect(a.limit).toBe(2);

@@ -9,6 +9,9 @@ export interface AdaptiveBounds {
 const DECREASE_FACTOR = 0.7;
 const LATENCY_JUMP_FACTOR = 4;
 const LATENCY_JUMP_MIN_MS = 250;
+/** Cuts are at least this far apart: a baseline of a few ms would otherwise allow a cut per answer. */
+const MIN_CUT_INTERVAL_MS = 250;
+const SMOOTHING = 0.1;
 
 /**
  * AIMD concurrency for upstreams that send no rate-limit headers (vLLM, Ollama, llama.cpp): they
@@ -21,6 +24,7 @@ export class AdaptiveConcurrency {
   #limit: number;
   #slowStart = true;
   #baselineMs: number | null = null;
+  #smoothedMs: number | null = null;
   #lastCutMs = -Infinity;
 
   constructor(
@@ -43,8 +47,14 @@ export class AdaptiveConcurrency {
   onSuccess(latencyMs: number, inFlight: number, nowMs: number): void {
     this.#trackBaseline(latencyMs);
     const baseline = this.#baselineMs ?? latencyMs;
-    if (latencyMs > baseline * LATENCY_JUMP_FACTOR && latencyMs - baseline > LATENCY_JUMP_MIN_MS) {
-      this.onOverload(nowMs, latencyMs);
+    // Judged on smoothed latency: one answer delayed by a GC pause or an fsync is not a trend.
+    this.#smoothedMs =
+      this.#smoothedMs === null
+        ? latencyMs
+        : this.#smoothedMs + (latencyMs - this.#smoothedMs) * SMOOTHING;
+    const smoothed = this.#smoothedMs;
+    if (smoothed > baseline * LATENCY_JUMP_FACTOR && smoothed - baseline > LATENCY_JUMP_MIN_MS) {
+      this.onOverload(nowMs, smoothed);
       return;
     }
     if (inFlight + 1 < this.limit) return; // not using the limit: no evidence it can grow
@@ -57,7 +67,7 @@ export class AdaptiveConcurrency {
   /** 503, timeout or a latency jump: cut once per round trip. */
   onOverload(nowMs: number, roundTripMs = this.#baselineMs ?? 1_000): void {
     this.#slowStart = false;
-    if (nowMs - this.#lastCutMs < roundTripMs) return;
+    if (nowMs - this.#lastCutMs < Math.max(roundTripMs, MIN_CUT_INTERVAL_MS)) return;
     this.#lastCutMs = nowMs;
     this.#limit = Math.max(this.#bounds.floor, this.#limit * DECREASE_FACTOR);
   }

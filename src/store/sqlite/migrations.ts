@@ -91,6 +91,11 @@ const MIGRATIONS: readonly string[] = [
   DROP INDEX items_queue;
   CREATE INDEX items_queue ON items (upstream, deadline_ms, line_no, item_id) WHERE state = 'queued';
   `,
+  // (batch_id, rowid): finalize pages through a batch by item_id without sorting it each page
+  // (without it each page of 1,000 scanned and sorted the whole batch: O(n²)).
+  `
+  CREATE INDEX items_batch ON items (batch_id);
+  `,
 ];
 
 /** Brings the database to the newest schema, one transaction per step. */

@@ -99,17 +99,11 @@ export function createSqliteStore(path: string): Store {
       db
         .prepare(`UPDATE items SET state = ? WHERE batch_id = ? AND state = 'queued'`)
         .run(state, batchId).changes,
-    unfinishedCounts: async (batchId) => {
-      const rows = db
-        .prepare(
-          `SELECT state, COUNT(*) AS n FROM items WHERE batch_id = ? AND state IN ('queued', 'leased') GROUP BY state`,
-        )
-        .all(batchId) as { state: string; n: number }[];
-      return {
-        queued: rows.find((r) => r.state === 'queued')?.n ?? 0,
-        leased: rows.find((r) => r.state === 'leased')?.n ?? 0,
-      };
-    },
+    // An existence probe, not a count: counting 100,000 queued items each tick costs ~13 ms.
+    hasUnfinishedItems: async (batchId) =>
+      db
+        .prepare(`SELECT 1 FROM items WHERE batch_id = ? AND state IN ('queued', 'leased') LIMIT 1`)
+        .get(batchId) !== undefined,
     markFinalizing: async (batchId, nowMs) => {
       db.prepare(
         `UPDATE batches SET status = 'finalizing', finalizing_at_ms = COALESCE(finalizing_at_ms, ?) WHERE id = ? AND status = 'in_progress'`,
@@ -123,14 +117,6 @@ export function createSqliteStore(path: string): Store {
       queue.claim(upstream, limit, leaseMs, nowMs),
     recordOutcomes: async (outcomes, nowMs) => queue.record(outcomes, nowMs),
     releaseLeases: async (nowMs, opts) => queue.releaseLeases(nowMs, opts.all, opts.poisonAfter),
-    nextDueMs: async (upstream) => {
-      const row = db
-        .prepare(
-          `SELECT MIN(not_before_ms) AS due FROM items WHERE state = 'queued' AND upstream = ?`,
-        )
-        .get(upstream) as { due: number | null };
-      return row.due;
-    },
     close: async () => {
       db.close();
     },
