@@ -2,7 +2,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import busboy from 'busboy';
-import { badRequest } from '../domain/app-error.ts';
+import { AppError, badRequest } from '../domain/app-error.ts';
 import type { BlobStore, BlobWriter } from '../store/blobs/blob-store.ts';
 
 const SNIFF_BYTES = 64 * 1024;
@@ -55,13 +55,22 @@ export async function receiveUpload(
       stream.resume();
       return;
     }
-    fileDone.push(writeFilePart(stream, info.filename, blobs, blobKey, result));
+    const written = writeFilePart(stream, info.filename, blobs, blobKey, result);
+    // Observed at once: a write failure (ENOSPC) before the body ends must not go unhandled.
+    written.catch(() => undefined);
+    fileDone.push(written);
   });
   try {
     await pipeline(Readable.fromWeb(body as WebReadableStream), parser);
     await Promise.all(fileDone);
   } catch (err) {
     await result.file?.writer.abort();
+    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
+      throw new AppError(
+        'internal',
+        'The server could not store the file: no space left on its device.',
+      );
+    }
     throw badRequest(`Invalid multipart body: ${(err as Error).message}`);
   }
   return result;

@@ -1,0 +1,171 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSimulator, type Simulator } from '../../src/simulator/simulator.ts';
+import type { ServerProcess } from '../helpers/server-process.ts';
+import { callsById, check, formatReport } from './harness/checker.ts';
+import {
+  FAST_ENGINE_ENV,
+  Servers,
+  clientFor,
+  jsonlOf,
+  killHard,
+  lastSeq,
+  removeDir,
+  resultsOf,
+  submitBatch,
+  taggedLine,
+  tempDir,
+  waitTerminal,
+  waitUntil,
+  withDb,
+} from './harness/chaos-env.ts';
+
+/**
+ * Poison lines (design.md §4.4, engine README invariant 4): a line whose processing takes the
+ * process down every time is quarantined after `poisonAfter` lost leases and reported as an
+ * `internal_error` line; the rest of the batch completes.
+ *
+ * The crash is modelled as an external kill -9 (the OOM killer, a native crash) that strikes
+ * whenever that line is in flight: the line hangs upstream (`[sim:hang]`), and the test kills the
+ * server as soon as the upstream has seen it.
+ */
+
+const POISON_AFTER = 3;
+
+function countState(dataDir: string, batchId: string, state: string): number {
+  return withDb(
+    dataDir,
+    (db) =>
+      (
+        db
+          .prepare(`SELECT COUNT(*) AS n FROM items WHERE batch_id = ? AND state = ?`)
+          .get(batchId, state) as { n: number }
+      ).n,
+  );
+}
+
+describe('poison line', () => {
+  let sim: Simulator;
+  let simUrl: string;
+  const servers = new Servers();
+  const dirs: string[] = [];
+  beforeAll(async () => {
+    sim = createSimulator({ latencyMs: 20 });
+    simUrl = (await sim.listen(0)).url;
+  });
+  afterAll(async () => {
+    await servers.killAll();
+    await sim.close();
+    for (const d of dirs) removeDir(d);
+  });
+
+  const envFor = (concurrency: number) => ({
+    ...FAST_ENGINE_ENV,
+    OPENBATCH_UPSTREAM_URL: `${simUrl}/v1`,
+    OPENBATCH_UPSTREAM_MAX_CONCURRENCY: String(concurrency),
+    OPENBATCH_POISON_AFTER: String(POISON_AFTER),
+  });
+
+  it('is quarantined after poisonAfter crashes while the rest of the batch completes', async () => {
+    sim.reset();
+    const dataDir = tempDir('poison');
+    dirs.push(dataDir);
+    const env = envFor(4);
+    const others = Array.from({ length: 40 }, (_, i) => `ok-${i}`);
+    const ids = ['poison', ...others];
+    let proc: ServerProcess = await servers.spawn(dataDir, env);
+    const { batchId } = await submitBatch(
+      clientFor(proc.baseURL),
+      jsonlOf([taggedLine('poison', 'hang'), ...others.map((id) => taggedLine(id))]),
+    );
+    const poisonCalls = () =>
+      sim.calls().filter((c) => c.marker?.split(';').includes('id=poison')).length;
+    // First run: let every other line finish, so only the poison line is in flight at each crash.
+    await waitUntil(
+      () => poisonCalls() === 1 && countState(dataDir, batchId, 'succeeded') === others.length,
+      30_000,
+      'the other lines to finish while the poison line hangs',
+    );
+    let crashes = 0;
+    for (let round = 0; round < POISON_AFTER + 2; round++) {
+      await killHard(proc);
+      crashes++;
+      const before = poisonCalls();
+      proc = await servers.spawn(dataDir, env);
+      const status = (await clientFor(proc.baseURL).batches.retrieve(batchId)).status;
+      if (status !== 'in_progress') break;
+      // The restarted engine sends the poison line again; it "crashes" the process again.
+      await waitUntil(() => poisonCalls() > before, 30_000, 'the poison line to be re-sent');
+    }
+    const client = clientFor(proc.baseURL);
+    const batch = await waitTerminal(client, batchId, 30_000);
+    const { output, errors, counts } = await resultsOf(client, batch);
+    const report = check({
+      inputIds: ids,
+      calls: sim.calls(),
+      outputLines: output,
+      errorLines: errors,
+      counts,
+    });
+    const why = `${formatReport(report, '[poison]')} crashes=${crashes} poisonCalls=${poisonCalls()}`;
+    console.log(why);
+    expect(report.ok, why).toBe(true);
+    expect(batch.status, why).toBe('completed');
+    expect(crashes, why).toBe(POISON_AFTER);
+    expect(poisonCalls(), why).toBe(POISON_AFTER);
+    expect(batch.request_counts, why).toEqual({ total: 41, completed: 40, failed: 1 });
+    expect(errors, why).toHaveLength(1);
+    expect(errors[0]?.custom_id, why).toBe('poison');
+    expect(errors[0]?.response, why).toBeNull();
+    expect(errors[0]?.error?.code, why).toBe('internal_error');
+    expect(output.map((l) => l.custom_id as string).sort(), why).toEqual([...others].sort());
+  }, 120_000);
+
+  it('never quarantines a line that was only claimed ahead and never sent upstream', async () => {
+    // Concurrency 2: the dispatcher claims 2 × 2 items, sends 2 (both hang) and keeps 2 claimed
+    // in memory. Each kill -9 costs all 4 a lease; lines 3 and 4 were never sent, so they cannot
+    // be what crashed the process, yet a lost lease is charged to them as well.
+    sim.reset();
+    const dataDir = tempDir('poison-ahead');
+    dirs.push(dataDir);
+    const env = envFor(2);
+    const ids = ['hang-1', 'hang-2', 'ahead-3', 'ahead-4', 'tail-5', 'tail-6'];
+    const lines = ids.map((id) => taggedLine(id, id.startsWith('hang') ? 'hang' : ''));
+    let proc: ServerProcess = await servers.spawn(dataDir, env);
+    const { batchId } = await submitBatch(clientFor(proc.baseURL), jsonlOf(lines));
+    for (let crash = 0; crash < POISON_AFTER; crash++) {
+      const from = lastSeq(sim);
+      await waitUntil(
+        () =>
+          sim.calls().filter((c) => c.seq > from).length === 2 &&
+          countState(dataDir, batchId, 'leased') === 4,
+        30_000,
+        'two lines in flight and two claimed ahead',
+      );
+      await killHard(proc);
+      proc = await servers.spawn(dataDir, env);
+    }
+    const client = clientFor(proc.baseURL);
+    const batch = await waitTerminal(client, batchId, 30_000);
+    const { output, errors, counts } = await resultsOf(client, batch);
+    const calls = sim.calls();
+    const report = check({ inputIds: ids, calls, outputLines: output, errorLines: errors, counts });
+    const sent = callsById(calls);
+    const quarantined = errors
+      .filter((l) => l.error?.code === 'internal_error')
+      .map(
+        (l) => `${l.custom_id as string} (sent ${sent.get(l.custom_id as string)?.length ?? 0}×)`,
+      );
+    const why = `${formatReport(report, '[poison-ahead]')} quarantined=${quarantined.join(', ')}`;
+    console.log(why);
+    expect(report.ok, why).toBe(true);
+    expect(batch.status, why).toBe('completed');
+    // The two hanging lines were sent POISON_AFTER times each: quarantining them is by design.
+    expect(sent.get('hang-1')?.length, why).toBe(POISON_AFTER);
+    expect(
+      quarantined.filter((q) => q.includes('(sent 0×)')),
+      why,
+    ).toEqual([]);
+    const answered = output.map((l) => l.custom_id as string).sort();
+    expect(answered, why).toEqual(['ahead-3', 'ahead-4', 'tail-5', 'tail-6']);
+  }, 120_000);
+});
