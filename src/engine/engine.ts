@@ -96,6 +96,15 @@ export function createEngine(deps: EngineDeps): Engine {
     }
   };
 
+  let stopping: Promise<void> | null = null;
+  const stopOnce = async (): Promise<void> => {
+    controller.abort();
+    await Promise.all([...dispatchers.values()].map((d) => d.drain(deps.options.shutdownGraceMs)));
+    await Promise.allSettled(loops);
+    await recorder.flush();
+    await supervisor.settle();
+  };
+
   return {
     start: async () => {
       // One process owns an embedded store: leases left by a previous (crashed) process are void.
@@ -107,15 +116,8 @@ export function createEngine(deps: EngineDeps): Engine {
         deps.logger.warn({ released }, 'requeued items left in flight by the previous run');
       loops.push(supervise(), ...[...dispatchers.values()].map((d) => d.run(controller.signal)));
     },
-    stop: async () => {
-      controller.abort();
-      await Promise.all(
-        [...dispatchers.values()].map((d) => d.drain(deps.options.shutdownGraceMs)),
-      );
-      await Promise.allSettled(loops);
-      await recorder.flush();
-      await supervisor.settle();
-    },
+    // Idempotent: serve stops the engine at the signal, and runtime.close() stops it again.
+    stop: () => (stopping ??= stopOnce()),
     notify: () => supervisorWake.wake(),
     admitRealtime: async (upstream, model, body, signal) => {
       const dispatcher = dispatchers.get(upstream);

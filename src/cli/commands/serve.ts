@@ -64,7 +64,16 @@ export async function runServe(
   io.stdout(`openbatch listening on http://${config.host}:${port}/v1\n`);
   const signal = await shutdown;
   logger.info({ signal }, 'shutting down: no new claims, draining in-flight requests');
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  // Stop claiming at once, whatever HTTP requests are still open; then close the server, giving
+  // open requests a few seconds before their sockets are cut, then the database.
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  await runtime.engine.stop();
+  const cut = setTimeout(
+    () => (server as unknown as { closeAllConnections(): void }).closeAllConnections(),
+    5_000,
+  );
+  await closed;
+  clearTimeout(cut);
   await runtime.close();
   await simulator?.close();
   return 0;
