@@ -56,8 +56,9 @@ export async function receiveUpload(
       return;
     }
     const written = writeFilePart(stream, info.filename, blobs, blobKey, result);
-    // Observed at once: a write failure (ENOSPC) before the body ends must not go unhandled.
-    written.catch(() => undefined);
+    // Observed at once: a write failure (ENOSPC) before the body ends must not go unhandled,
+    // and it ends the whole parse, so the request is answered rather than left waiting.
+    written.catch((err: unknown) => parser.destroy(err as Error));
     fileDone.push(written);
   });
   try {
