@@ -17,7 +17,11 @@ export async function spawnOpenbatch(
   env: Record<string, string>,
   ready: RegExp,
 ): Promise<Child> {
-  const proc = spawn(process.execPath, [join(ROOT, 'bin', 'openbatch.js'), ...args], {
+  // BENCH_PROFILE_DIR=dir writes a CPU profile of each `openbatch serve` child there.
+  const profileDir = process.env.BENCH_PROFILE_DIR;
+  const nodeArgs =
+    profileDir && args[0] === 'serve' ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const proc = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin', 'openbatch.js'), ...args], {
     cwd: ROOT,
     env: { ...process.env, OPENBATCH_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

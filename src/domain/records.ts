@@ -61,6 +61,12 @@ export const ITEM_STATES = [
 ] as const;
 export type ItemState = (typeof ITEM_STATES)[number];
 
+/** Names one lease of one item: results carrying an older `lease_gen` are fenced out. */
+export interface LeaseKey {
+  item_id: number;
+  lease_gen: number;
+}
+
 /** An item handed to a dispatcher by a claim; `lease_gen` fences its result. */
 export interface ClaimedItem {
   item_id: number;

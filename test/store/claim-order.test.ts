@@ -120,7 +120,9 @@ describe('claim order across batches', () => {
     await addBatch(store, 'b', 1000, 1);
     await store.markInProgress('b', 1, 'm', 0);
     for (let round = 0; round < 3; round++) {
-      expect(await store.claimItems('u', 1, 10, round * 100)).toHaveLength(1);
+      const claimed = await store.claimItems('u', 1, 10, round * 100);
+      expect(claimed).toHaveLength(1);
+      await store.markSent(claimed);
       await store.releaseLeases(round * 100 + 50, { all: false, poisonAfter: 3 });
     }
     expect(await store.claimItems('u', 1, 10, 1000)).toEqual([]);
@@ -128,5 +130,18 @@ describe('claim order across batches', () => {
     for await (const item of store.finishedItems('b', 10)) items.push(item);
     expect(items).toMatchObject([{ state: 'failed', error_code: 'internal_error' }]);
     expect((await store.getBatchById('b'))!.failed).toBe(1);
+  });
+
+  it('charges neither a lost lease nor an attempt to a line that was claimed but never sent', async () => {
+    await addBatch(store, 'b', 1000, 1);
+    await store.markInProgress('b', 1, 'm', 0);
+    for (let round = 0; round < 5; round++) {
+      expect(await store.claimItems('u', 1, 10, round * 100)).toHaveLength(1);
+      await store.releaseLeases(round * 100 + 50, { all: true, poisonAfter: 3 });
+    }
+    const [item] = await store.claimItems('u', 1, 10, 1000);
+    // Five leases came and went unsent: this claim is its first attempt, and it is still queued work.
+    expect(item).toMatchObject({ custom_id: expect.any(String), attempts: 1 });
+    expect((await store.getBatchById('b'))!.failed).toBe(0);
   });
 });

@@ -1,5 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
-import type { ClaimedItem, ItemOutcome } from '../../domain/records.ts';
+import type { ClaimedItem, ItemOutcome, LeaseKey } from '../../domain/records.ts';
 import { addUsage } from '../../domain/usage.ts';
 import { emptyUsage, type UsageTotals } from '../../domain/records.ts';
 
@@ -19,6 +19,9 @@ interface BatchDelta {
 export class SqliteItemQueue {
   readonly #db: Database;
   readonly #claim: Statement;
+  readonly #markSent: Statement;
+  readonly #syncNormal: Statement;
+  readonly #syncFull: Statement;
   readonly #respond: Statement;
   readonly #fail: Statement;
   readonly #retry: Statement;
@@ -39,6 +42,9 @@ export class SqliteItemQueue {
         ORDER BY deadline_ms, line_no, item_id LIMIT @limit)
       RETURNING item_id, batch_id, custom_id, endpoint, model, body, attempts, lease_gen, deadline_ms, line_no`);
     const fenced = `WHERE item_id = @item_id AND lease_gen = @lease_gen AND state = 'leased'`;
+    this.#syncNormal = db.prepare(`PRAGMA synchronous = NORMAL`);
+    this.#syncFull = db.prepare(`PRAGMA synchronous = FULL`);
+    this.#markSent = db.prepare(`UPDATE items SET sent_gen = lease_gen ${fenced}`);
     this.#respond = db.prepare(`
       UPDATE items SET state = @state, status_code = @status_code, request_id = @request_id,
         response_body = @response_body, finished_at_ms = @now, lease_expires_ms = NULL
@@ -66,17 +72,43 @@ export class SqliteItemQueue {
   }
 
   claim(upstream: string, limit: number, leaseMs: number, nowMs: number): ClaimedItem[] {
-    const rows = this.#claim.all({
-      upstream,
-      limit,
-      now: nowMs,
-      leaseUntil: nowMs + leaseMs,
-    }) as ClaimedRow[];
+    const rows = this.#withoutFsync(
+      () =>
+        this.#claim.all({
+          upstream,
+          limit,
+          now: nowMs,
+          leaseUntil: nowMs + leaseMs,
+        }) as ClaimedRow[],
+    );
     // RETURNING yields rows in update (rowid) order; hand them out in claim order.
     rows.sort(
       (a, b) => a.deadline_ms - b.deadline_ms || a.line_no - b.line_no || a.item_id - b.item_id,
     );
     return rows.map(({ deadline_ms: _d, line_no: _l, ...item }) => item);
+  }
+
+  markSent(items: readonly LeaseKey[]): void {
+    if (items.length === 0) return;
+    this.#withoutFsync(() =>
+      this.#db.transaction(() => {
+        for (const key of items) this.#markSent.run(key);
+      })(),
+    );
+  }
+
+  /**
+   * Claims and sent marks commit without an fsync: in WAL mode they still survive a crash of this
+   * process, and a power loss that drops one drops every later commit too (the item is simply
+   * queued again, as if never claimed). Recorded answers keep synchronous=FULL.
+   */
+  #withoutFsync<T>(write: () => T): T {
+    this.#syncNormal.run();
+    try {
+      return write();
+    } finally {
+      this.#syncFull.run();
+    }
   }
 
   /** One transaction for the whole group: this is the group commit of design.md §3. */
@@ -135,7 +167,10 @@ export class SqliteItemQueue {
     }
   }
 
-  /** Requeues lost leases; poison items (too many lost leases) fail with an error line. */
+  /**
+   * Requeues lost leases; poison items (too many leases lost while their request was out) fail
+   * with an error line. A lease lost before its request was sent costs neither a loss nor an attempt.
+   */
   releaseLeases(nowMs: number, all: boolean, poisonAfter: number): number {
     return this.#db.transaction(() => {
       const cutoff = all ? Number.MAX_SAFE_INTEGER : nowMs;
@@ -144,7 +179,8 @@ export class SqliteItemQueue {
           `UPDATE items SET state = 'failed', error_code = 'internal_error', finished_at_ms = @now,
              error_message = 'This request was abandoned: every attempt to process it was interrupted (' || (lease_losses + 1) || ' times).',
              lease_expires_ms = NULL, lease_losses = lease_losses + 1
-           WHERE state = 'leased' AND lease_expires_ms <= @cutoff AND lease_losses + 1 >= @poisonAfter
+           WHERE state = 'leased' AND lease_expires_ms <= @cutoff AND sent_gen = lease_gen
+             AND lease_losses + 1 >= @poisonAfter
            RETURNING batch_id`,
         )
         .all({ now: nowMs, cutoff, poisonAfter }) as { batch_id: string }[];
@@ -153,7 +189,9 @@ export class SqliteItemQueue {
       }
       const released = this.#db
         .prepare(
-          `UPDATE items SET state = 'queued', lease_expires_ms = NULL, lease_losses = lease_losses + 1
+          `UPDATE items SET state = 'queued', lease_expires_ms = NULL,
+             lease_losses = lease_losses + (sent_gen = lease_gen),
+             attempts = attempts - (sent_gen <> lease_gen)
            WHERE state = 'leased' AND lease_expires_ms <= ?`,
         )
         .run(cutoff).changes;

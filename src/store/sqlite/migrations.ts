@@ -96,6 +96,11 @@ const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX items_batch ON items (batch_id);
   `,
+  // sent_gen = lease_gen once the leased request was handed to the upstream: only such a lease
+  // counts as lost when the process dies (lines merely claimed ahead are not poison suspects).
+  `
+  ALTER TABLE items ADD COLUMN sent_gen INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /** Brings the database to the newest schema, one transaction per step. */
