@@ -7,6 +7,7 @@ import type { NewItem } from '../store/store.ts';
 import type { EngineDeps } from './engine-deps.ts';
 
 const INSERT_CHUNK = 1_000;
+const QUEUE_CHUNK = 5_000;
 const DEADLINE_BUCKET_MS = 60_000;
 
 interface IngestState {
@@ -51,7 +52,19 @@ export async function ingestBatch(deps: EngineDeps, batch: BatchRecord): Promise
   const model = state.models.size === 1 ? ([...state.models][0] ?? null) : null;
   const started = await store.markInProgress(batch.id, state.lines, model, clock.nowMs());
   // Cancelled while validating: nothing ran and nothing may, so the batch keeps no lines (total 0).
-  if (!started) await store.resetIngest(batch.id);
+  if (!started) return store.resetIngest(batch.id);
+  await queueAllPending(deps, batch.id);
+}
+
+/**
+ * Makes a started batch's items claimable, QUEUE_CHUNK per transaction with the event loop free
+ * in between: one UPDATE over a 1,000,000-line batch stalled the server 8.5 s and grew the WAL to
+ * 373 MB. Claims start on the first chunk. Also resumes a release cut short by a crash.
+ */
+export async function queueAllPending(deps: EngineDeps, batchId: string): Promise<void> {
+  while ((await deps.store.queuePendingItems(batchId, QUEUE_CHUNK)) > 0) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
 }
 
 async function scanFile(

@@ -3,7 +3,7 @@ import { coerceError } from '../lib/coerce-error.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import type { EngineDeps } from './engine-deps.ts';
 import { finalizeBatch } from './finalizer.ts';
-import { ingestBatch } from './ingest.ts';
+import { ingestBatch, queueAllPending } from './ingest.ts';
 
 const ACTIVE_STATUSES = ['validating', 'in_progress', 'cancelling', 'finalizing'] as const;
 const FILE_SWEEP_EVERY_MS = 60_000;
@@ -54,6 +54,9 @@ export class Supervisor {
           this.#dropUnsent(batch.id, 'expired');
           if (now >= batch.expires_at_ms + options.expiryGraceMs)
             this.#abortInFlight(batch.id, 'expired');
+        } else if (await store.hasPendingItems(batch.id)) {
+          // Started, but a crash cut the release of its items short.
+          return this.#spawn(batch, () => queueAllPending(this.#deps, batch.id));
         }
         return this.#finalizeIfDone(batch);
       case 'cancelling':
@@ -89,6 +92,7 @@ export class Supervisor {
   /** A batch still validating at its deadline: its file never got checked, so nothing ran. */
   async #expireUnvalidated(batch: BatchRecord): Promise<void> {
     await this.#deps.store.markInProgress(batch.id, 0, null, this.#deps.clock.nowMs());
+    await this.#deps.store.resetIngest(batch.id); // lines a crashed ingest left behind never run
     await this.#deps.store.completeBatch(
       batch.id,
       'expired',

@@ -60,7 +60,10 @@ export interface Store {
     deadlineMs: number,
     items: NewItem[],
   ): Promise<number[]>;
-  /** validating → in_progress; false if the batch left `validating` meanwhile (cancel). */
+  /**
+   * validating → in_progress; false if the batch left `validating` meanwhile (cancel). Its items
+   * stay `pending` until `queuePendingItems` releases them, in chunks the caller paces.
+   */
   markInProgress(
     batchId: string,
     total: number,
@@ -69,9 +72,13 @@ export interface Store {
   ): Promise<boolean>;
   /** validating → failed with `errors`; its items are dropped. */
   markFailed(batchId: string, errors: BatchError[], nowMs: number): Promise<void>;
+  /** Makes up to `limit` pending items of the batch claimable; returns how many. */
+  queuePendingItems(batchId: string, limit: number): Promise<number>;
+  /** True while items of the batch wait for `queuePendingItems` (e.g. after a crash mid-way). */
+  hasPendingItems(batchId: string): Promise<boolean>;
   /** Marks every not-yet-started item of the batch `cancelled` or `expired`. */
   stopUnstartedItems(batchId: string, state: 'cancelled' | 'expired'): Promise<number>;
-  /** True while any item of the batch is queued or leased. */
+  /** True while any item of the batch is pending, queued or leased. */
   hasUnfinishedItems(batchId: string): Promise<boolean>;
   markFinalizing(batchId: string, nowMs: number): Promise<void>;
   /** Finished items in line order, read page by page (memory bounded by `pageSize`). */

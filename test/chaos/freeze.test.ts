@@ -106,6 +106,7 @@ describe('frozen worker: fencing by lease_gen (store level)', () => {
       })),
     );
     expect(await store.markInProgress(batchId, ITEMS, 'm', now)).toBe(true);
+    expect(await store.queuePendingItems(batchId, ITEMS)).toBe(ITEMS);
 
     // The worker that will freeze claims a random share of the queue.
     const frozen = await store.claimItems('default', rng.int(10, ITEMS), LEASE_MS, now);

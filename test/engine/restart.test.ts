@@ -120,4 +120,44 @@ describe('restart after kill -9 in the middle of a batch', () => {
       expect(await second.exited).toBe(0);
     }
   }, 180_000);
+
+  it('resumes a started batch whose items were still being released when it died', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'openbatch-restart-pending-'));
+    const env = { OPENBATCH_UPSTREAM_URL: `${simUrl}/v1`, OPENBATCH_TICK_MS: '50' };
+    const ids = Array.from({ length: 300 }, (_, i) => `p-${i}`);
+    const first = await spawnServer(dir, { ...env, OPENBATCH_UPSTREAM_MAX_CONCURRENCY: '4' });
+    let client = new OpenAI({ apiKey: 'k', baseURL: first.baseURL, maxRetries: 0 });
+    const path = writeJsonl(ids.map((id) => chatLine(id, `[sim:id=${id}] text`)));
+    const file = await client.files.create({ file: createReadStream(path), purpose: 'batch' });
+    const batch = await client.batches.create({
+      input_file_id: file.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    await waitUntil(
+      async () => (await client.batches.retrieve(batch.id)).request_counts!.completed >= 10,
+      60_000,
+    );
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // As if the process died between two release chunks: the batch is in_progress, yet most of
+    // its lines are still pending (never claimable until something releases them).
+    const db = new Database(join(dir, 'openbatch.db'));
+    const repended = db.prepare(`UPDATE items SET state = 'pending' WHERE state = 'queued'`).run();
+    db.close();
+    expect(repended.changes).toBeGreaterThan(100);
+
+    const second = await spawnServer(dir, { ...env, OPENBATCH_UPSTREAM_MAX_CONCURRENCY: '64' });
+    try {
+      client = new OpenAI({ apiKey: 'k', baseURL: second.baseURL, maxRetries: 0 });
+      const done = await waitForBatch(client, batch.id, 60_000);
+      expect(done.status).toBe('completed');
+      const seen = (await readLines(client, done.output_file_id)).map((l) => l.custom_id);
+      expect(seen.sort()).toEqual([...ids].sort());
+    } finally {
+      second.child.kill('SIGTERM');
+      await second.exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -53,6 +53,12 @@ async function addBatch(
   await store.insertItems(id, '/v1/chat/completions', expiresAtMs, items);
 }
 
+/** validating → in_progress with every item claimable, as ingest leaves a batch. */
+async function start(store: Store, batchId: string, total: number): Promise<void> {
+  await store.markInProgress(batchId, total, 'm', 0);
+  await store.queuePendingItems(batchId, total);
+}
+
 describe('claim order across batches', () => {
   let dir: string;
   let store: Store;
@@ -69,18 +75,26 @@ describe('claim order across batches', () => {
     await addBatch(store, 'b1', 1000, 3);
     expect(await store.claimItems('u', 10, 60_000, 0)).toEqual([]);
     await store.markInProgress('b1', 3, 'm', 0);
+    // Started, but its items are released in chunks the engine paces: none is claimable yet.
+    expect(await store.claimItems('u', 10, 60_000, 0)).toEqual([]);
+    expect(await store.hasUnfinishedItems('b1')).toBe(true);
+    expect(await store.queuePendingItems('b1', 2)).toBe(2);
+    expect(await store.hasPendingItems('b1')).toBe(true);
     expect((await store.claimItems('u', 10, 60_000, 0)).map((i) => i.custom_id)).toEqual([
       'b1-1',
       'b1-2',
-      'b1-3',
     ]);
+    expect(await store.queuePendingItems('b1', 2)).toBe(1);
+    expect(await store.queuePendingItems('b1', 2)).toBe(0);
+    expect(await store.hasPendingItems('b1')).toBe(false);
+    expect((await store.claimItems('u', 10, 60_000, 0)).map((i) => i.custom_id)).toEqual(['b1-3']);
   });
 
   it('serves the earliest deadline first, and round-robins among equal deadlines', async () => {
     await addBatch(store, 'late', 9_000, 2);
     await addBatch(store, 'early-a', 5_000, 3);
     await addBatch(store, 'early-b', 5_000, 3);
-    for (const id of ['late', 'early-a', 'early-b']) await store.markInProgress(id, 3, 'm', 0);
+    for (const id of ['late', 'early-a', 'early-b']) await start(store, id, 3);
     const claimed = await store.claimItems('u', 8, 60_000, 0);
     expect(claimed.map((i) => i.custom_id)).toEqual([
       'early-a-1',
@@ -96,7 +110,7 @@ describe('claim order across batches', () => {
 
   it('fences results: an outcome from a lost lease changes nothing', async () => {
     await addBatch(store, 'b', 1000, 1);
-    await store.markInProgress('b', 1, 'm', 0);
+    await start(store, 'b', 1);
     const [first] = await store.claimItems('u', 1, 100, 0);
     expect(await store.releaseLeases(200, { all: false, poisonAfter: 5 })).toBe(1);
     const [second] = await store.claimItems('u', 1, 100, 300);
@@ -118,7 +132,7 @@ describe('claim order across batches', () => {
 
   it('fails a line as poison after it loses its lease poisonAfter times', async () => {
     await addBatch(store, 'b', 1000, 1);
-    await store.markInProgress('b', 1, 'm', 0);
+    await start(store, 'b', 1);
     for (let round = 0; round < 3; round++) {
       const claimed = await store.claimItems('u', 1, 10, round * 100);
       expect(claimed).toHaveLength(1);
@@ -134,7 +148,7 @@ describe('claim order across batches', () => {
 
   it('charges neither a lost lease nor an attempt to a line that was claimed but never sent', async () => {
     await addBatch(store, 'b', 1000, 1);
-    await store.markInProgress('b', 1, 'm', 0);
+    await start(store, 'b', 1);
     for (let round = 0; round < 5; round++) {
       expect(await store.claimItems('u', 1, 10, round * 100)).toHaveLength(1);
       await store.releaseLeases(round * 100 + 50, { all: true, poisonAfter: 3 });

@@ -95,14 +95,27 @@ export function createSqliteStore(path: string): Store {
     markInProgress: async (batchId, total, model, nowMs) =>
       markInProgress(db, batchId, total, model, nowMs),
     markFailed: async (batchId, errors, nowMs) => markFailed(db, batchId, errors, nowMs),
+    queuePendingItems: async (batchId, limit) =>
+      db
+        .prepare(
+          `UPDATE items SET state = 'queued' WHERE item_id IN
+             (SELECT item_id FROM items WHERE batch_id = ? AND state = 'pending' LIMIT ?)`,
+        )
+        .run(batchId, limit).changes,
+    hasPendingItems: async (batchId) =>
+      db
+        .prepare(`SELECT 1 FROM items WHERE batch_id = ? AND state = 'pending' LIMIT 1`)
+        .get(batchId) !== undefined,
     stopUnstartedItems: async (batchId, state) =>
       db
-        .prepare(`UPDATE items SET state = ? WHERE batch_id = ? AND state = 'queued'`)
+        .prepare(`UPDATE items SET state = ? WHERE batch_id = ? AND state IN ('pending', 'queued')`)
         .run(state, batchId).changes,
     // An existence probe, not a count: counting 100,000 queued items each tick costs ~13 ms.
     hasUnfinishedItems: async (batchId) =>
       db
-        .prepare(`SELECT 1 FROM items WHERE batch_id = ? AND state IN ('queued', 'leased') LIMIT 1`)
+        .prepare(
+          `SELECT 1 FROM items WHERE batch_id = ? AND state IN ('pending', 'queued', 'leased') LIMIT 1`,
+        )
         .get(batchId) !== undefined,
     markFinalizing: async (batchId, nowMs) => {
       db.prepare(
@@ -181,9 +194,9 @@ function requestCancel(
       nowMs,
       id,
     );
-    db.prepare(`UPDATE items SET state = 'cancelled' WHERE batch_id = ? AND state = 'queued'`).run(
-      id,
-    );
+    db.prepare(
+      `UPDATE items SET state = 'cancelled' WHERE batch_id = ? AND state IN ('pending', 'queued')`,
+    ).run(id);
     return { ...batch, status: 'cancelling' as const, cancelling_at_ms: nowMs };
   })();
 }
@@ -218,7 +231,7 @@ function insertItems(
   })();
 }
 
-/** validating → in_progress and its items become claimable, atomically (false if cancelled meanwhile). */
+/** validating → in_progress (false if cancelled meanwhile); its items are queued in chunks after. */
 function markInProgress(
   db: Database,
   batchId: string,
@@ -226,18 +239,12 @@ function markInProgress(
   model: string | null,
   nowMs: number,
 ): boolean {
-  return db.transaction(() => {
-    const moved = db
-      .prepare(
-        `UPDATE batches SET status = 'in_progress', in_progress_at_ms = ?, total = ?, model = ? WHERE id = ? AND status = 'validating'`,
-      )
-      .run(nowMs, total, model, batchId).changes;
-    if (moved === 1)
-      db.prepare(`UPDATE items SET state = 'queued' WHERE batch_id = ? AND state = 'pending'`).run(
-        batchId,
-      );
-    return moved === 1;
-  })();
+  const moved = db
+    .prepare(
+      `UPDATE batches SET status = 'in_progress', in_progress_at_ms = ?, total = ?, model = ? WHERE id = ? AND status = 'validating'`,
+    )
+    .run(nowMs, total, model, batchId).changes;
+  return moved === 1;
 }
 
 function markFailed(db: Database, batchId: string, errors: BatchError[], nowMs: number): void {
