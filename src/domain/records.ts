@@ -103,6 +103,11 @@ export type ItemOutcome =
     }
   /** The batch was cancelled or expired while the item was in flight and its grace ran out. */
   | { kind: 'stop'; item_id: number; lease_gen: number; state: 'cancelled' | 'expired' }
+  /**
+   * The request went to the upstream: from now on a lost lease counts towards poison. Recorded in
+   * the next group commit (within ~10 ms of the send), not before it, so a send costs no write.
+   */
+  | { kind: 'sent'; item_id: number; lease_gen: number }
   /** Nothing was decided (e.g. shutdown); the item goes back to the queue as it was claimed. */
   | { kind: 'release'; item_id: number; lease_gen: number; refund_attempt: boolean };
 

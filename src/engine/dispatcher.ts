@@ -173,7 +173,7 @@ export class Dispatcher {
       );
     }
     if (this.scheduler.realtimeWaiting > 0) return 5; // real-time requests take the next slots
-    const waitMs = await this.#startAdmitted();
+    const waitMs = this.#startAdmitted();
     if (this.#local.length > 0 || this.inFlightCount >= this.scheduler.concurrencyLimit)
       return waitMs;
     // Retries this dispatcher scheduled are due at known times; anything else (left by an earlier
@@ -184,28 +184,12 @@ export class Dispatcher {
     return Math.min(IDLE_WAIT_MS, Math.max(1, dueInMs));
   }
 
-  /**
-   * Sends every item the scheduler admits now; returns how long until the next may go. The items
-   * are marked sent (one write for the group) first: only a lease lost with its request out can
-   * make a line a poison suspect.
-   */
-  async #startAdmitted(): Promise<number> {
-    const admitted: [ClaimedItem, Reservation][] = [];
-    const waitMs = this.#admit(admitted);
-    if (admitted.length === 0) return waitMs;
-    await this.#deps.store.markSent(
-      admitted.map(([item]) => ({ item_id: item.item_id, lease_gen: item.lease_gen })),
-    );
-    for (const [item, reservation] of admitted) this.#start(item, reservation);
-    return waitMs;
-  }
-
-  /** Moves admitted items from the local queue to `admitted`; returns the wait for the next. */
-  #admit(admitted: [ClaimedItem, Reservation][]): number {
+  /** Sends every item the scheduler admits now; returns how long until the next may go. */
+  #startAdmitted(): number {
     let waitMs = IDLE_WAIT_MS;
     let i = 0;
     while (
-      this.inFlightCount + admitted.length < this.scheduler.concurrencyLimit &&
+      this.inFlightCount < this.scheduler.concurrencyLimit &&
       i < this.#local.length &&
       i < ADMISSION_SCAN
     ) {
@@ -217,7 +201,7 @@ export class Dispatcher {
         continue;
       }
       this.#local.splice(i, 1);
-      admitted.push([item, admission]);
+      this.#start(item, admission);
     }
     return waitMs;
   }
@@ -236,6 +220,8 @@ export class Dispatcher {
     const deadlineMs = this.#deps.clock.nowMs() + this.#deps.options.requestTimeoutMs;
     this.#inFlight.set(item.item_id, { item, controller, deadlineMs });
     this.stats.sent++;
+    // Only a lease lost with its request out counts towards poison (engine README, invariant 4).
+    this.#recorder.push({ kind: 'sent', item_id: item.item_id, lease_gen: item.lease_gen });
     void this.#call(item, reservation, controller.signal).finally(() => {
       this.#inFlight.delete(item.item_id);
       this.#wake.wake();

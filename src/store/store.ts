@@ -7,7 +7,6 @@ import type {
   FileRecord,
   FinishedItem,
   ItemOutcome,
-  LeaseKey,
 } from '../domain/records.ts';
 
 /** A validated line ready to become a durable item. */
@@ -98,11 +97,6 @@ export interface Store {
     leaseMs: number,
     nowMs: number,
   ): Promise<ClaimedItem[]>;
-  /**
-   * Records that these leased items are being handed to the upstream now. Only a lease lost after
-   * this counts towards poison (and consumes an attempt); an item only claimed ahead does not.
-   */
-  markSent(items: readonly LeaseKey[]): Promise<void>;
   /** Applies outcomes whose lease is still held (fenced by lease_gen); returns how many applied. */
   recordOutcomes(outcomes: readonly ItemOutcome[], nowMs: number): Promise<number>;
   /**

@@ -73,6 +73,8 @@ function outcomeFor(
       return { kind, ...key, state: 'cancelled' };
     case 'release':
       return { kind, ...key, refund_attempt: true };
+    case 'sent':
+      return { kind, ...key };
   }
 }
 
@@ -110,6 +112,11 @@ describe('frozen worker: fencing by lease_gen (store level)', () => {
 
     // The worker that will freeze claims a random share of the queue.
     const frozen = await store.claimItems('default', rng.int(10, ITEMS), LEASE_MS, now);
+    // …and sends them (their sent marks reach the store) before it freezes mid-call.
+    await store.recordOutcomes(
+      frozen.map((f) => outcomeFor('sent', f, 'frozen')),
+      now,
+    );
     // It stops (SIGSTOP); its lease runs out; the lease sweep requeues the items.
     now += LEASE_MS + rng.int(1, 5_000);
     const released = await store.releaseLeases(now, { all: false, poisonAfter: 99 });
@@ -120,7 +127,7 @@ describe('frozen worker: fencing by lease_gen (store level)', () => {
     const liveGen = new Map(live.map((i) => [i.item_id, i.lease_gen]));
     for (const f of frozen) expect(liveGen.get(f.item_id), rng.tag).toBe(f.lease_gen + 1);
 
-    const kinds: ItemOutcome['kind'][] = ['response', 'error', 'retry', 'stop', 'release'];
+    const kinds: ItemOutcome['kind'][] = ['response', 'error', 'retry', 'stop', 'release', 'sent'];
     const lateOutcomes = frozen.map((f) => outcomeFor(rng.pick(kinds), f, 'frozen'));
     const liveOutcomes = live.map((l) => outcomeFor('response', l, 'live'));
     // The frozen worker wakes (SIGCONT) before, during or after the live worker records.

@@ -136,7 +136,11 @@ describe('claim order across batches', () => {
     for (let round = 0; round < 3; round++) {
       const claimed = await store.claimItems('u', 1, 10, round * 100);
       expect(claimed).toHaveLength(1);
-      await store.markSent(claimed);
+      const [item] = claimed;
+      await store.recordOutcomes(
+        [{ kind: 'sent', item_id: item!.item_id, lease_gen: item!.lease_gen }],
+        0,
+      );
       await store.releaseLeases(round * 100 + 50, { all: false, poisonAfter: 3 });
     }
     expect(await store.claimItems('u', 1, 10, 1000)).toEqual([]);

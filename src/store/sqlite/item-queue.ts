@@ -1,5 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
-import type { ClaimedItem, ItemOutcome, LeaseKey } from '../../domain/records.ts';
+import type { ClaimedItem, ItemOutcome } from '../../domain/records.ts';
 import { addUsage } from '../../domain/usage.ts';
 import { emptyUsage, type UsageTotals } from '../../domain/records.ts';
 
@@ -88,19 +88,10 @@ export class SqliteItemQueue {
     return rows.map(({ deadline_ms: _d, line_no: _l, ...item }) => item);
   }
 
-  markSent(items: readonly LeaseKey[]): void {
-    if (items.length === 0) return;
-    this.#withoutFsync(() =>
-      this.#db.transaction(() => {
-        for (const key of items) this.#markSent.run(key);
-      })(),
-    );
-  }
-
   /**
-   * Claims and sent marks commit without an fsync: in WAL mode they still survive a crash of this
-   * process, and a power loss that drops one drops every later commit too (the item is simply
-   * queued again, as if never claimed). Recorded answers keep synchronous=FULL.
+   * Claims commit without an fsync: in WAL mode they still survive a crash of this process, and a
+   * power loss that drops one drops every later commit too (the item is simply queued again, as if
+   * never claimed). Recorded answers keep synchronous=FULL.
    */
   #withoutFsync<T>(write: () => T): T {
     this.#syncNormal.run();
@@ -115,8 +106,12 @@ export class SqliteItemQueue {
   record(outcomes: readonly ItemOutcome[], nowMs: number): number {
     return this.#db.transaction(() => {
       const deltas = new Map<string, BatchDelta>();
+      // A sent mark is moot when the same group already carries the item's outcome.
+      const decided = new Set<number>();
+      for (const o of outcomes) if (o.kind !== 'sent') decided.add(o.item_id);
       let applied = 0;
       for (const outcome of outcomes) {
+        if (outcome.kind === 'sent' && decided.has(outcome.item_id)) continue;
         if (this.#applyOne(outcome, nowMs, deltas)) applied++;
       }
       for (const [id, d] of deltas) {
@@ -162,6 +157,8 @@ export class SqliteItemQueue {
         );
       case 'stop':
         return this.#stop.run({ ...key, state: o.state, now: nowMs }).changes === 1;
+      case 'sent':
+        return this.#markSent.run(key).changes === 1;
       case 'release':
         return this.#release.run({ ...key, refund: o.refund_attempt ? 1 : 0 }).changes === 1;
     }
