@@ -1,5 +1,19 @@
-import { countTokens as countO200k } from 'gpt-tokenizer';
-import { countTokens as countCl100k } from 'gpt-tokenizer/encoding/cl100k_base';
+import { createRequire } from 'node:module';
+
+type CountTokens = (text: string) => number;
+// Each encoding costs ~35 MB of heap: load one the first time a model of its family needs it
+// (only upstreams with a token limit tokenize at all). require() keeps the estimate synchronous.
+const requireCjs = createRequire(import.meta.url);
+const encodings = new Map<string, CountTokens>();
+function encoding(name: 'o200k_base' | 'cl100k_base'): CountTokens {
+  let count = encodings.get(name);
+  if (!count) {
+    count = (requireCjs(`gpt-tokenizer/encoding/${name}`) as { countTokens: CountTokens })
+      .countTokens;
+    encodings.set(name, count);
+  }
+  return count;
+}
 
 /** Tokens an image is assumed to cost when the real figure is unknowable up front (high detail, 1 tile + base). */
 export const IMAGE_TOKEN_ESTIMATE = 765;
@@ -19,10 +33,12 @@ export interface TokenEstimate {
  * models, o200k for GPT-4o, GPT-4.1, GPT-5, the o-series and — a documented fallback — every
  * model we do not know (open models use other tokenizers; o200k is within ~10–20% for text).
  */
-function counterFor(model: string): (text: string) => number {
-  return /^(gpt-3\.5|gpt-4(?!o|\.)|text-embedding|davinci|babbage)/.test(model)
-    ? countCl100k
-    : countO200k;
+function counterFor(model: string): CountTokens {
+  return encoding(
+    /^(gpt-3\.5|gpt-4(?!o|\.)|text-embedding|davinci|babbage)/.test(model)
+      ? 'cl100k_base'
+      : 'o200k_base',
+  );
 }
 
 /** Estimates the prompt and the output bound of one request body, as an upstream counts at admission. */
