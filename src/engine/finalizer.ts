@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { BatchOutputLine } from '../protocol/batch.ts';
-import { toPythonJson } from '../lib/python-json.ts';
+import { RawJson, toPythonJson } from '../lib/python-json.ts';
 import { newBatchRequestId, newFileId } from '../domain/ids.ts';
 import type { BatchRecord, FileRecord, FinishedItem } from '../domain/records.ts';
 import type { BlobWriter } from '../store/blobs/blob-store.ts';
@@ -80,13 +80,9 @@ function toOutputLine(
   return { line: { ...base, response: null, error }, isError: true };
 }
 
-function parseBody(text: string | null): unknown {
-  if (text === null) return null;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
+/** Recorded bodies are valid JSON (decide-outcome checks, or wraps a non-JSON error body). */
+function parseBody(text: string | null): RawJson | null {
+  return text === null ? null : new RawJson(text);
 }
 
 async function writeLine(deps: EngineDeps, file: LazyFile, text: string): Promise<void> {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { toPythonJson } from '../../src/lib/python-json.ts';
+import fc from 'fast-check';
+import { RawJson, respaceJson, toPythonJson } from '../../src/lib/python-json.ts';
 
 describe('toPythonJson', () => {
   it("uses json.dumps separators ', ' and ': '", () => {
@@ -102,5 +103,21 @@ describe('toPythonJson', () => {
     expect(structural).not.toMatch(/,(?! )/);
     expect(structural).not.toMatch(/:(?! )/);
     expect(structural).not.toMatch(/[,:] {2}/);
+  });
+
+  it('re-spaces JSON text exactly as it would serialise the parsed value', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.constantFrom(undefined, 2, '\t'), (value, indent) => {
+        expect(respaceJson(JSON.stringify(value, null, indent))).toBe(toPythonJson(value));
+      }),
+      { seed: 42, numRuns: 500 },
+    );
+  });
+
+  it('writes raw JSON text with its numbers and string escapes untouched', () => {
+    const upstream = '{"seed":12345678901234567890123,"x":1.0,"s":"a, b: \\"c\\"\\u00e9"}';
+    expect(toPythonJson({ body: new RawJson(upstream) })).toBe(
+      '{"body": {"seed": 12345678901234567890123, "x": 1.0, "s": "a, b: \\"c\\"\\u00e9"}}',
+    );
   });
 });
