@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, it, expect } from 'vitest';
-import { readJsonlLines, type JsonlLine } from '../../src/lib/jsonl-lines.ts';
+import { decodeUtf8Line, readJsonlLines, type JsonlLine } from '../../src/lib/jsonl-lines.ts';
 
 async function collect(chunks: (string | Buffer)[], maxLineBytes = 1024): Promise<JsonlLine[]> {
   const out: JsonlLine[] = [];
@@ -124,6 +124,47 @@ describe('readJsonlLines', () => {
     expect(lines[0]?.bytes).toBe(Buffer.byteLength(text, 'utf8'));
     // One byte per chunk too.
     expect((await collect(chunked(whole, 1))).map((l) => l.text)).toEqual([text, text]);
+  });
+
+  it('decodes a line that is not valid UTF-8 to lone surrogates, never to U+FFFD', async () => {
+    // 0xff and 0xfe never occur in UTF-8: U+FFFD would silently change the custom_id, whereas a
+    // lone surrogate (which valid UTF-8 cannot produce) lets the validator refuse the line.
+    const bad = Buffer.concat([
+      Buffer.from('{"id":"a'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('"}'),
+    ]);
+    const lines = await collect([Buffer.from('{"ok":1}\n'), bad, Buffer.from('\n{"ok":2}\n')]);
+    expect(lines).toEqual([
+      { lineNo: 1, text: '{"ok":1}', bytes: 8 },
+      { lineNo: 2, text: '{"id":"a\udcff\udcfe"}', bytes: bad.length },
+      { lineNo: 3, text: '{"ok":2}', bytes: 8 },
+    ]);
+    expect(lines[1]?.text).not.toContain('\ufffd');
+  });
+
+  it('drops a UTF-8 BOM at the start of the file, and only there', async () => {
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    const lines = await collect([
+      Buffer.concat([bom, Buffer.from('{"a":1}\n'), bom, Buffer.from('{"b":2}\n')]),
+    ]);
+    expect(lines.map((l) => l.text)).toEqual(['{"a":1}', '\ufeff{"b":2}']);
+  });
+
+  it('escapes each byte of a truncated, overlong, surrogate or out-of-range sequence', () => {
+    const decode = (...parts: (string | number[])[]) =>
+      decodeUtf8Line(
+        Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p)))),
+      );
+    expect(decode('é', [0xc3])).toBe('é\udcc3'); // truncated é at the end
+    expect(decode([0xe6, 0x97], 'a')).toBe('\udce6\udc97a'); // truncated 日 before ASCII
+    expect(decode([0xc0, 0xaf])).toBe('\udcc0\udcaf'); // overlong "/"
+    expect(decode([0xe0, 0x80, 0xaf])).toBe('\udce0\udc80\udcaf'); // overlong "/", 3 bytes
+    expect(decode([0xed, 0xa0, 0x80])).toBe('\udced\udca0\udc80'); // encoded surrogate U+D800
+    expect(decode([0xf4, 0x90, 0x80, 0x80])).toBe('\udcf4\udc90\udc80\udc80'); // > U+10FFFF
+    expect(decode([0x80], 'x')).toBe('\udc80x'); // lone continuation byte
+    // Valid characters around the bad bytes are kept, astral ones as surrogate pairs.
+    expect(decode('日本', [0xff], '👋🏽', [0xf0, 0x9f], '€')).toBe('日本\udcff👋🏽\udcf0\udc9f€');
   });
 
   it('measures the limit in bytes, not characters', async () => {

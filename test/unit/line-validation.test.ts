@@ -299,6 +299,79 @@ describe('validateLine', () => {
     expect(emb([[1, 2], [3]]).embeddingInputs).toBe(2);
   });
 
+  it('reports a line that is not valid UTF-8 (lone surrogates) as invalid_json_line', () => {
+    // readJsonlLines decodes bytes that are not UTF-8 to lone surrogates (here 0xff 0xfe).
+    const inString = JSON.stringify(chat()).replace('"req-1"', '"req-\udcff\udcfe"');
+    const outside = `${JSON.stringify(chat())}\udcff`;
+    for (const text of [inString, outside]) {
+      expect(errorOf(text)).toEqual({
+        code: 'invalid_json_line',
+        message: 'This line is not valid UTF-8.',
+        param: null,
+        line: 7,
+      });
+    }
+  });
+
+  it('still accepts astral characters and JSON-escaped surrogates', () => {
+    const line = okOf(
+      chat({ custom_id: 'id-👋🏽' }, { messages: [{ role: 'user', content: '😀' }] }),
+    );
+    expect(line.custom_id).toBe('id-👋🏽');
+    expect(line.body).toContain('😀');
+    const escaped = JSON.stringify(chat()).replace('"hi"', '"\\ud800 lone but escaped"');
+    expect(okOf(escaped).body).toContain('\\ud800 lone but escaped');
+  });
+
+  it('keeps reporting a line that starts with a BOM as unparseable JSON', () => {
+    expect(errorOf(`\ufeff${JSON.stringify(chat())}`, ctx(), 1)).toEqual({
+      code: 'invalid_json_line',
+      message: 'This line is not parseable as valid JSON.',
+      param: null,
+      line: 1,
+    });
+  });
+
+  it('rejects a body number that would not be forwarded exactly, naming its path', () => {
+    const messages = '"messages":[{"role":"user","content":"hi"}]';
+    const lineWith = (fields: string) =>
+      `{"custom_id":"req-1","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-4o-mini",${fields}}}`;
+    const cases: [string, string][] = [
+      [`${messages},"seed":12345678901234567890123`, 'body.seed'],
+      [`${messages},"max_tokens":1e400`, 'body.max_tokens'],
+      [`${messages},"logit_bias":{"50256":-1e400}`, 'body.logit_bias.50256'],
+      [`${messages},"seed":9007199254740992`, 'body.seed'], // 2^53: 2^53 + 1 reads the same
+      [`${messages},"temperature":1e300`, 'body.temperature'],
+      [
+        '"messages":[{"role":"user","content":"hi"},{"role":"user","content":"x","n":[1,-9007199254740993]}]',
+        'body.messages[1].n[1]',
+      ],
+    ];
+    for (const [fields, param] of cases) {
+      expect(errorOf(lineWith(fields)), fields).toEqual({
+        code: 'invalid_request',
+        message: `The number at '${param}' cannot be sent upstream exactly: numbers in the body must be between -9007199254740991 and 9007199254740991.`,
+        param,
+        line: 7,
+      });
+    }
+  });
+
+  it('accepts fractions and safe integers and forwards them unchanged', () => {
+    const numbers = {
+      temperature: 0.1,
+      top_p: 1e-7,
+      frequency_penalty: -0.5,
+      seed: Number.MAX_SAFE_INTEGER,
+      n: -Number.MAX_SAFE_INTEGER,
+      max_tokens: 1e15,
+      logprobs: 0,
+    };
+    const body = JSON.parse(okOf(chat({}, numbers)).body) as Record<string, unknown>;
+    expect(body).toMatchObject(numbers);
+    expect(okOf(chat({}, numbers)).body).toContain('"seed":9007199254740991');
+  });
+
   it('reports the line number it is given', () => {
     expect(validateLine('{oops', 12_345, ctx())).toMatchObject({
       ok: false,
