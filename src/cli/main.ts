@@ -1,17 +1,24 @@
 import { Command } from 'commander';
-import { registerCancel } from './commands/cancel.ts';
-import { registerEstimate } from './commands/estimate.ts';
-import { registerKeys } from './commands/keys.ts';
-import { registerList } from './commands/list.ts';
-import { registerResults } from './commands/results.ts';
-import { registerRetry } from './commands/retry.ts';
-import { registerRun } from './commands/run.ts';
-import { registerServe } from './commands/serve.ts';
-import { registerSimulate } from './commands/simulate.ts';
-import { registerStatus } from './commands/status.ts';
-import { registerSubmit } from './commands/submit.ts';
-import { registerWait } from './commands/wait.ts';
-import { processIo } from './io.ts';
+import { processIo, type CliIo } from './io.ts';
+
+type Register = (program: Command, io: CliIo, setExit: (code: number) => void) => void;
+
+// Commands load on demand: `serve` never pays for the OpenAI SDK, the price tables or the progress
+// bars (~40 MB of a server's resident memory). Help without a command lists them all.
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  serve: async () => (await import('./commands/serve.ts')).registerServe,
+  simulate: async () => (await import('./commands/simulate.ts')).registerSimulate,
+  keys: async () => (await import('./commands/keys.ts')).registerKeys,
+  run: async () => (await import('./commands/run.ts')).registerRun,
+  submit: async () => (await import('./commands/submit.ts')).registerSubmit,
+  status: async () => (await import('./commands/status.ts')).registerStatus,
+  wait: async () => (await import('./commands/wait.ts')).registerWait,
+  results: async () => (await import('./commands/results.ts')).registerResults,
+  cancel: async () => (await import('./commands/cancel.ts')).registerCancel,
+  retry: async () => (await import('./commands/retry.ts')).registerRetry,
+  list: async () => (await import('./commands/list.ts')).registerList,
+  estimate: async () => (await import('./commands/estimate.ts')).registerEstimate,
+};
 
 // The only place that turns a command's result into the process exit status.
 let exitCode = 0;
@@ -23,18 +30,13 @@ const program = new Command()
   .name('openbatch')
   .description('Self-hostable, OpenAI-compatible Batch API for any OpenAI-compatible endpoint')
   .showHelpAfterError();
-registerServe(program, processIo, setExit);
-registerSimulate(program, processIo, setExit);
-registerKeys(program, processIo, setExit);
-registerRun(program, processIo, setExit);
-registerSubmit(program, processIo, setExit);
-registerStatus(program, processIo, setExit);
-registerWait(program, processIo, setExit);
-registerResults(program, processIo, setExit);
-registerCancel(program, processIo, setExit);
-registerRetry(program, processIo, setExit);
-registerList(program, processIo, setExit);
-registerEstimate(program, processIo, setExit);
+const invoked = process.argv[2];
+const wanted =
+  invoked !== undefined && Object.hasOwn(COMMANDS, invoked) ? [invoked] : Object.keys(COMMANDS);
+for (const name of wanted) {
+  const register = await COMMANDS[name]!();
+  register(program, processIo, setExit);
+}
 
 try {
   await program.parseAsync(process.argv);
