@@ -9,7 +9,7 @@ import {
 } from './limiter/upstream-scheduler.ts';
 import { ResultRecorder } from './result-recorder.ts';
 import { validateRetryPolicy } from './retry-policy.ts';
-import { Supervisor } from './supervisor.ts';
+import { SUSPECT_DELAY_MS, Supervisor } from './supervisor.ts';
 import { ThroughputMeter } from './throughput-meter.ts';
 
 export type { SendResult } from './limiter/upstream-scheduler.ts';
@@ -111,6 +111,7 @@ export function createEngine(deps: EngineDeps): Engine {
       const released = await deps.store.releaseLeases(deps.clock.nowMs(), {
         all: true,
         poisonAfter: deps.options.poisonAfter,
+        suspectDelayMs: SUSPECT_DELAY_MS,
       });
       if (released > 0)
         deps.logger.warn({ released }, 'requeued items left in flight by the previous run');

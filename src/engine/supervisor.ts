@@ -7,6 +7,11 @@ import { ingestBatch, queueAllPending } from './ingest.ts';
 
 const ACTIVE_STATUSES = ['validating', 'in_progress', 'cancelling', 'finalizing'] as const;
 const FILE_SWEEP_EVERY_MS = 60_000;
+/**
+ * A line in flight when its process died runs again only after the others had 5 s (10 s, …):
+ * poison lines are still caught, innocent ones are not charged for crashes that follow a restart.
+ */
+export const SUSPECT_DELAY_MS = 5_000;
 
 /**
  * The batch-level loop: starts ingest of new batches, applies expiry and cancel graces, releases
@@ -27,7 +32,11 @@ export class Supervisor {
   /** One pass over every active batch. */
   async tick(): Promise<void> {
     const { store, clock, options } = this.#deps;
-    await store.releaseLeases(clock.nowMs(), { all: false, poisonAfter: options.poisonAfter });
+    await store.releaseLeases(clock.nowMs(), {
+      all: false,
+      poisonAfter: options.poisonAfter,
+      suspectDelayMs: SUSPECT_DELAY_MS,
+    });
     for (const batch of await store.batchesWithStatus(ACTIVE_STATUSES)) {
       if (this.#tasks.has(batch.id)) continue;
       await this.#step(batch);

@@ -103,7 +103,15 @@ export interface Store {
    * Requeues items whose lease ran out (or every leased item, at start-up when `all`); an item
    * that lost `poisonAfter` leases is failed instead, so a line that kills the worker cannot loop.
    */
-  releaseLeases(nowMs: number, opts: { all: boolean; poisonAfter: number }): Promise<number>;
+  releaseLeases(
+    nowMs: number,
+    opts: {
+      all: boolean;
+      poisonAfter: number;
+      /** A requeued line whose request was out waits this × its lost leases before it runs again. */
+      suspectDelayMs: number;
+    },
+  ): Promise<number>;
 
   close(): Promise<void>;
 }

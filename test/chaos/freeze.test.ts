@@ -119,7 +119,11 @@ describe('frozen worker: fencing by lease_gen (store level)', () => {
     );
     // It stops (SIGSTOP); its lease runs out; the lease sweep requeues the items.
     now += LEASE_MS + rng.int(1, 5_000);
-    const released = await store.releaseLeases(now, { all: false, poisonAfter: 99 });
+    const released = await store.releaseLeases(now, {
+      all: false,
+      poisonAfter: 99,
+      suspectDelayMs: 0,
+    });
     expect(released, rng.tag).toBe(frozen.length);
     // The live worker claims everything, including the frozen worker's items (lease_gen + 1).
     const live = await store.claimItems('default', ITEMS, LEASE_MS, now);
@@ -141,7 +145,11 @@ describe('frozen worker: fencing by lease_gen (store level)', () => {
         now,
       ));
     // A second lease sweep long after must not touch the recorded items either.
-    staleApplied += await store.releaseLeases(now + 10 * LEASE_MS, { all: true, poisonAfter: 1 });
+    staleApplied += await store.releaseLeases(now + 10 * LEASE_MS, {
+      all: true,
+      poisonAfter: 1,
+      suspectDelayMs: 0,
+    });
     staleApplied += await store.recordOutcomes(lateOutcomes, now);
     const why = `${rng.tag} frozen=${frozen.length} split=${split}`;
     expect(liveApplied, why).toBe(ITEMS);

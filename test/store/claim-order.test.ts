@@ -112,7 +112,9 @@ describe('claim order across batches', () => {
     await addBatch(store, 'b', 1000, 1);
     await start(store, 'b', 1);
     const [first] = await store.claimItems('u', 1, 100, 0);
-    expect(await store.releaseLeases(200, { all: false, poisonAfter: 5 })).toBe(1);
+    expect(await store.releaseLeases(200, { all: false, poisonAfter: 5, suspectDelayMs: 0 })).toBe(
+      1,
+    );
     const [second] = await store.claimItems('u', 1, 100, 300);
     expect(second!.lease_gen).toBe(first!.lease_gen + 1);
     const stale = {
@@ -141,7 +143,11 @@ describe('claim order across batches', () => {
         [{ kind: 'sent', item_id: item!.item_id, lease_gen: item!.lease_gen }],
         0,
       );
-      await store.releaseLeases(round * 100 + 50, { all: false, poisonAfter: 3 });
+      await store.releaseLeases(round * 100 + 50, {
+        all: false,
+        poisonAfter: 3,
+        suspectDelayMs: 0,
+      });
     }
     expect(await store.claimItems('u', 1, 10, 1000)).toEqual([]);
     const items = [];
@@ -155,11 +161,30 @@ describe('claim order across batches', () => {
     await start(store, 'b', 1);
     for (let round = 0; round < 5; round++) {
       expect(await store.claimItems('u', 1, 10, round * 100)).toHaveLength(1);
-      await store.releaseLeases(round * 100 + 50, { all: true, poisonAfter: 3 });
+      await store.releaseLeases(round * 100 + 50, { all: true, poisonAfter: 3, suspectDelayMs: 0 });
     }
     const [item] = await store.claimItems('u', 1, 10, 1000);
     // Five leases came and went unsent: this claim is its first attempt, and it is still queued work.
     expect(item).toMatchObject({ custom_id: expect.any(String), attempts: 1 });
     expect((await store.getBatchById('b'))!.failed).toBe(0);
+  });
+
+  it('holds back a line that was in flight at a crash, and only such a line', async () => {
+    await addBatch(store, 'b', 1000, 2);
+    await start(store, 'b', 2);
+    const [sent, unsent] = await store.claimItems('u', 2, 60_000, 0);
+    await store.recordOutcomes(
+      [{ kind: 'sent', item_id: sent!.item_id, lease_gen: sent!.lease_gen }],
+      0,
+    );
+    await store.releaseLeases(100, { all: true, poisonAfter: 3, suspectDelayMs: 5_000 });
+    // The line that was only claimed runs at once; the suspect waits 5 s (× its lost leases).
+    expect((await store.claimItems('u', 2, 60_000, 100)).map((i) => i.item_id)).toEqual([
+      unsent!.item_id,
+    ]);
+    expect(await store.claimItems('u', 2, 60_000, 5_099)).toEqual([]);
+    expect((await store.claimItems('u', 2, 60_000, 5_100)).map((i) => i.item_id)).toEqual([
+      sent!.item_id,
+    ]);
   });
 });

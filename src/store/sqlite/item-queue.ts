@@ -168,7 +168,7 @@ export class SqliteItemQueue {
    * Requeues lost leases; poison items (too many leases lost while their request was out) fail
    * with an error line. A lease lost before its request was sent costs neither a loss nor an attempt.
    */
-  releaseLeases(nowMs: number, all: boolean, poisonAfter: number): number {
+  releaseLeases(nowMs: number, all: boolean, poisonAfter: number, suspectDelayMs: number): number {
     return this.#db.transaction(() => {
       const cutoff = all ? Number.MAX_SAFE_INTEGER : nowMs;
       const poisoned = this.#db
@@ -184,14 +184,19 @@ export class SqliteItemQueue {
       for (const { batch_id } of poisoned) {
         this.#batchDelta.run({ id: batch_id, completed: 0, failed: 1, ...emptyUsage() });
       }
+      // A suspect (its request was out) waits suspectDelayMs × its losses before it runs again,
+      // so the lines that start first after a restart are not the ones in flight at the crash:
+      // a crash soon after a restart then cannot charge the same innocent lines every time.
       const released = this.#db
         .prepare(
           `UPDATE items SET state = 'queued', lease_expires_ms = NULL,
+             not_before_ms = CASE WHEN sent_gen = lease_gen
+               THEN @now + @suspectDelayMs * (lease_losses + 1) ELSE not_before_ms END,
              lease_losses = lease_losses + (sent_gen = lease_gen),
              attempts = attempts - (sent_gen <> lease_gen)
-           WHERE state = 'leased' AND lease_expires_ms <= ?`,
+           WHERE state = 'leased' AND lease_expires_ms <= @cutoff`,
         )
-        .run(cutoff).changes;
+        .run({ now: nowMs, cutoff, suspectDelayMs }).changes;
       return released + poisoned.length;
     })();
   }

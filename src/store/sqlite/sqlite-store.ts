@@ -129,7 +129,8 @@ export function createSqliteStore(path: string): Store {
     claimItems: async (upstream, limit, leaseMs, nowMs) =>
       queue.claim(upstream, limit, leaseMs, nowMs),
     recordOutcomes: async (outcomes, nowMs) => queue.record(outcomes, nowMs),
-    releaseLeases: async (nowMs, opts) => queue.releaseLeases(nowMs, opts.all, opts.poisonAfter),
+    releaseLeases: async (nowMs, opts) =>
+      queue.releaseLeases(nowMs, opts.all, opts.poisonAfter, opts.suspectDelayMs),
     close: async () => {
       db.close();
     },
