@@ -77,6 +77,24 @@ export async function loadJob(store: JobStore, id: string, flags: JobsFlags): Pr
   return job;
 }
 
+/** `openbatch <name> <job>`: a command about one job, with the client and --jobs-dir options. */
+export function jobCommand(program: Command, name: string, description: string): Command {
+  return jobsOption(
+    clientOptions(
+      program.command(name).description(description).argument('<job>', "job id (or 'last')"),
+    ),
+  );
+}
+
+/** What a job command works with: the manifest store, the named job and a client for it. */
+export async function openJob(
+  flags: ClientFlags & JobsFlags & { job: string },
+): Promise<{ store: JobStore; job: JobManifest; client: OpenAI }> {
+  const store = jobStoreFor(flags);
+  const job = await loadJob(store, flags.job, flags);
+  return { store, job, client: clientFor(flags, job) };
+}
+
 /** Writes a value as pretty JSON on stdout. */
 export function printJson(io: CliIo, value: unknown): void {
   io.stdout(`${JSON.stringify(value, null, 2)}\n`);

@@ -2,13 +2,10 @@ import type { Command } from 'commander';
 import { isTerminal, fetchJobStatus } from '../../sdk/job-status.ts';
 import {
   EXIT_OK,
-  clientFor,
-  clientOptions,
   fail,
   finishCommand,
-  jobStoreFor,
-  jobsOption,
-  loadJob,
+  jobCommand,
+  openJob,
   printJson,
   type ClientFlags,
   type JobsFlags,
@@ -23,11 +20,11 @@ export interface CancelOptions extends ClientFlags, JobsFlags, OutputFlags {
 
 /** Registers `openbatch cancel` on the program. */
 export function registerCancel(program: Command, io: CliIo, setExit: (code: number) => void): void {
-  const cmd = program
-    .command('cancel')
-    .description('cancel every unfinished batch of a job (finished lines keep their results)')
-    .argument('<job>', "job id (or 'last')");
-  jobsOption(clientOptions(cmd));
+  const cmd = jobCommand(
+    program,
+    'cancel',
+    'cancel every unfinished batch of a job (finished lines keep their results)',
+  );
   finishCommand(cmd, ['openbatch cancel job_m1abc2de']).action(
     async (job: string, opts: Omit<CancelOptions, 'job'>) =>
       setExit(await runCancel({ ...opts, job }, io)),
@@ -37,9 +34,7 @@ export function registerCancel(program: Command, io: CliIo, setExit: (code: numb
 /** `openbatch cancel`: returns the exit code (only main.ts exits). */
 export async function runCancel(options: CancelOptions, io: CliIo): Promise<number> {
   try {
-    const store = jobStoreFor(options);
-    const job = await loadJob(store, options.job, options);
-    const client = clientFor(options, job);
+    const { job, client } = await openJob(options);
     const status = await fetchJobStatus(client, job);
     const cancelled: { id: string; status: string }[] = [];
     for (const b of status.batches.filter((x) => !isTerminal(x.status))) {

@@ -7,13 +7,10 @@ import { buildUsageTable, formatUsageTable } from '../../sdk/usage-table.ts';
 import {
   EXIT_FAILED,
   EXIT_OK,
-  clientFor,
-  clientOptions,
   fail,
   finishCommand,
-  jobStoreFor,
-  jobsOption,
-  loadJob,
+  jobCommand,
+  openJob,
   printJson,
   type ClientFlags,
   type JobsFlags,
@@ -38,17 +35,15 @@ export function registerResults(
   io: CliIo,
   setExit: (code: number) => void,
 ): void {
-  const cmd = program
-    .command('results')
-    .description(
-      "merge a job's output and error files into one of each, under the original custom_ids",
-    )
-    .argument('<job>', "job id (or 'last')")
+  const cmd = jobCommand(
+    program,
+    'results',
+    "merge a job's output and error files into one of each, under the original custom_ids",
+  )
     .option('-o, --output <file>', 'merged output file (default: <input>.output.jsonl)')
     .option('--errors <file>', 'merged error file (default: <input>.errors.jsonl)')
     .option('--ordered', 'write both files in input order')
     .option('--pricing <file>', 'JSON prices per model for the cost table');
-  jobsOption(clientOptions(cmd));
   finishCommand(cmd, [
     'openbatch results job_m1abc2de -o answers.jsonl --ordered',
     'openbatch results last --json',
@@ -60,9 +55,7 @@ export function registerResults(
 /** `openbatch results`: returns the exit code (only main.ts exits). */
 export async function runResults(options: ResultsOptions, io: CliIo): Promise<number> {
   try {
-    const store = jobStoreFor(options);
-    const job = await loadJob(store, options.job, options);
-    const client = clientFor(options, job);
+    const { store, job, client } = await openJob(options);
     const status = await fetchJobStatus(client, job);
     if (status.state !== 'finished') {
       const c = status.counts;

@@ -7,13 +7,10 @@ import { fileLineSource, sha256OfFile, type LineSource } from '../../sdk/line-so
 import { retryJob } from '../../sdk/retry-job.ts';
 import {
   EXIT_OK,
-  clientFor,
-  clientOptions,
   fail,
   finishCommand,
-  jobStoreFor,
-  jobsOption,
-  loadJob,
+  jobCommand,
+  openJob,
   printJson,
   type ClientFlags,
   type JobsFlags,
@@ -31,13 +28,13 @@ export interface RetryOptions extends ClientFlags, JobsFlags, OutputFlags, WaitF
 
 /** Registers `openbatch retry` on the program. */
 export function registerRetry(program: Command, io: CliIo, setExit: (code: number) => void): void {
-  const cmd = program
-    .command('retry')
-    .description('create follow-up batches for the failed, expired or cancelled lines of a job')
-    .argument('<job>', "job id (or 'last')")
+  const cmd = jobCommand(
+    program,
+    'retry',
+    'create follow-up batches for the failed, expired or cancelled lines of a job',
+  )
     .option('--wait', 'wait for the follow-up batches with a progress bar')
     .option('--poll-interval-ms <ms>', 'with --wait: time between two looks', '5000');
-  jobsOption(clientOptions(cmd));
   finishCommand(cmd, ['openbatch retry job_m1abc2de --wait', 'openbatch retry last --json']).action(
     async (job: string, opts: Omit<RetryOptions, 'job'>) => {
       const tty = process.stderr.isTTY === true;
@@ -49,9 +46,7 @@ export function registerRetry(program: Command, io: CliIo, setExit: (code: numbe
 /** `openbatch retry`: returns the exit code (only main.ts exits). */
 export async function runRetry(options: RetryOptions, io: CliIo): Promise<number> {
   try {
-    const store = jobStoreFor(options);
-    const job = await loadJob(store, options.job, options);
-    const client = clientFor(options, job);
+    const { store, job, client } = await openJob(options);
     const round = await retryJob(
       { client, store, source: await inputOf(job) },
       job,

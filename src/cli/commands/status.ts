@@ -2,13 +2,10 @@ import type { Command } from 'commander';
 import { fetchJobStatus } from '../../sdk/job-status.ts';
 import {
   EXIT_OK,
-  clientFor,
-  clientOptions,
   fail,
   finishCommand,
-  jobStoreFor,
-  jobsOption,
-  loadJob,
+  jobCommand,
+  openJob,
   printJson,
   type ClientFlags,
   type JobsFlags,
@@ -25,11 +22,11 @@ export interface StatusOptions extends ClientFlags, JobsFlags, OutputFlags {
 
 /** Registers `openbatch status` on the program. */
 export function registerStatus(program: Command, io: CliIo, setExit: (code: number) => void): void {
-  const cmd = program
-    .command('status')
-    .description('show the aggregated progress of a job across its batches')
-    .argument('<job>', "job id (or 'last')");
-  jobsOption(clientOptions(cmd));
+  const cmd = jobCommand(
+    program,
+    'status',
+    'show the aggregated progress of a job across its batches',
+  );
   finishCommand(cmd, ['openbatch status job_m1abc2de', 'openbatch status last --json']).action(
     async (job: string, opts: Omit<StatusOptions, 'job'>) =>
       setExit(await runStatus({ ...opts, job }, io)),
@@ -39,9 +36,8 @@ export function registerStatus(program: Command, io: CliIo, setExit: (code: numb
 /** `openbatch status`: returns the exit code (only main.ts exits). */
 export async function runStatus(options: StatusOptions, io: CliIo): Promise<number> {
   try {
-    const store = jobStoreFor(options);
-    const job = await loadJob(store, options.job, options);
-    const status = await fetchJobStatus(clientFor(options, job), job);
+    const { store, job, client } = await openJob(options);
+    const status = await fetchJobStatus(client, job);
     await remember(store, job, status);
     if (options.json) printJson(io, status);
     else io.stdout(describeStatus(status));

@@ -7,13 +7,10 @@ import { waitForJob } from '../../sdk/wait-job.ts';
 import {
   EXIT_FAILED,
   EXIT_OK,
-  clientFor,
-  clientOptions,
   fail,
   finishCommand,
-  jobStoreFor,
-  jobsOption,
-  loadJob,
+  jobCommand,
+  openJob,
   printJson,
   type ClientFlags,
   type JobsFlags,
@@ -42,14 +39,10 @@ export interface WaitCommandOptions extends ClientFlags, JobsFlags, OutputFlags,
 
 /** Registers `openbatch wait` on the program. */
 export function registerWait(program: Command, io: CliIo, setExit: (code: number) => void): void {
-  const cmd = program
-    .command('wait')
-    .description("wait for all of a job's batches, with one progress bar")
-    .argument('<job>', "job id (or 'last')")
+  const cmd = jobCommand(program, 'wait', "wait for all of a job's batches, with one progress bar")
     .option('--poll-interval-ms <ms>', 'time between two looks', '5000')
     .option('--timeout-ms <ms>', 'give up after this long')
     .option('--pricing <file>', 'JSON prices per model, for the cost so far');
-  jobsOption(clientOptions(cmd));
   finishCommand(cmd, ['openbatch wait job_m1abc2de', 'openbatch wait last --json']).action(
     async (job: string, opts: Omit<WaitCommandOptions, 'job'>) => {
       const tty = process.stderr.isTTY === true;
@@ -61,9 +54,8 @@ export function registerWait(program: Command, io: CliIo, setExit: (code: number
 /** Waits for a job; exit 0 when every batch completed, 1 when one failed, expired or was cancelled. */
 export async function runWait(options: WaitCommandOptions, io: CliIo): Promise<number> {
   try {
-    const store = jobStoreFor(options);
-    const job = await loadJob(store, options.job, options);
-    return await waitAndReport(clientFor(options, job), store, job, options, io);
+    const { store, job, client } = await openJob(options);
+    return await waitAndReport(client, store, job, options, io);
   } catch (err) {
     return fail(io, 'wait', err, options);
   }
