@@ -77,6 +77,11 @@ export interface ClaimedItem {
   body: string;
   attempts: number;
   lease_gen: number;
+  /**
+   * 1 when an earlier lease of this line was lost at a crash: its sent mark is then written
+   * before the send, not in the next group commit (SQLite boolean).
+   */
+  suspect: number;
 }
 
 /** The recorded result of one attempt, applied only if the lease is still held. */

@@ -173,7 +173,7 @@ export class Dispatcher {
       );
     }
     if (this.scheduler.realtimeWaiting > 0) return 5; // real-time requests take the next slots
-    const waitMs = this.#startAdmitted();
+    const waitMs = await this.#startAdmitted();
     if (this.#local.length > 0 || this.inFlightCount >= this.scheduler.concurrencyLimit)
       return waitMs;
     // Retries this dispatcher scheduled are due at known times; anything else (left by an earlier
@@ -184,12 +184,25 @@ export class Dispatcher {
     return Math.min(IDLE_WAIT_MS, Math.max(1, dueInMs));
   }
 
-  /** Sends every item the scheduler admits now; returns how long until the next may go. */
-  #startAdmitted(): number {
+  /**
+   * Sends every item the scheduler admits now; returns how long until the next may go. Suspects
+   * (a lease of theirs was lost at a crash) are marked sent before their send, in one write.
+   */
+  async #startAdmitted(): Promise<number> {
+    const admitted: [ClaimedItem, Reservation][] = [];
+    const waitMs = this.#admit(admitted);
+    const suspects = admitted.filter(([item]) => item.suspect);
+    if (suspects.length > 0) await this.#deps.store.markSent(suspects.map(([item]) => item));
+    for (const [item, reservation] of admitted) this.#start(item, reservation);
+    return waitMs;
+  }
+
+  /** Moves the items the scheduler admits now into `admitted`; returns the wait for the next. */
+  #admit(admitted: [ClaimedItem, Reservation][]): number {
     let waitMs = IDLE_WAIT_MS;
     let i = 0;
     while (
-      this.inFlightCount < this.scheduler.concurrencyLimit &&
+      this.inFlightCount + admitted.length < this.scheduler.concurrencyLimit &&
       i < this.#local.length &&
       i < ADMISSION_SCAN
     ) {
@@ -201,7 +214,7 @@ export class Dispatcher {
         continue;
       }
       this.#local.splice(i, 1);
-      this.#start(item, admission);
+      admitted.push([item, admission]);
     }
     return waitMs;
   }
@@ -221,7 +234,8 @@ export class Dispatcher {
     this.#inFlight.set(item.item_id, { item, controller, deadlineMs });
     this.stats.sent++;
     // Only a lease lost with its request out counts towards poison (engine README, invariant 4).
-    this.#recorder.push({ kind: 'sent', item_id: item.item_id, lease_gen: item.lease_gen });
+    if (!item.suspect)
+      this.#recorder.push({ kind: 'sent', item_id: item.item_id, lease_gen: item.lease_gen });
     void this.#call(item, reservation, controller.signal).finally(() => {
       this.#inFlight.delete(item.item_id);
       this.#wake.wake();

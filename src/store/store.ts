@@ -97,6 +97,8 @@ export interface Store {
     leaseMs: number,
     nowMs: number,
   ): Promise<ClaimedItem[]>;
+  /** Records, before their send, that these suspect items' requests go out (see ClaimedItem). */
+  markSent(items: readonly { item_id: number; lease_gen: number }[]): Promise<void>;
   /** Applies outcomes whose lease is still held (fenced by lease_gen); returns how many applied. */
   recordOutcomes(outcomes: readonly ItemOutcome[], nowMs: number): Promise<number>;
   /**

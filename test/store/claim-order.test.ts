@@ -187,4 +187,22 @@ describe('claim order across batches', () => {
       sent!.item_id,
     ]);
   });
+
+  it('makes a line leased at a crash without a sent mark a suspect, marked before its next send', async () => {
+    await addBatch(store, 'b', 1000, 1);
+    await start(store, 'b', 1);
+    const [first] = await store.claimItems('u', 1, 60_000, 0);
+    expect(first!.suspect).toBe(0);
+    // Crash before the group commit carried its sent mark: no loss, no attempt, but a suspect.
+    await store.releaseLeases(10, { all: true, poisonAfter: 2, suspectDelayMs: 0 });
+    const [second] = await store.claimItems('u', 1, 60_000, 20);
+    expect(second).toMatchObject({ attempts: 1, suspect: 1 });
+    await store.markSent([second!]);
+    await store.releaseLeases(30, { all: true, poisonAfter: 2, suspectDelayMs: 0 });
+    const [third] = await store.claimItems('u', 1, 60_000, 40);
+    await store.markSent([third!]);
+    // Two crashes with its request out: quarantined.
+    await store.releaseLeases(50, { all: true, poisonAfter: 2, suspectDelayMs: 0 });
+    expect((await store.getBatchById('b'))!.failed).toBe(1);
+  });
 });

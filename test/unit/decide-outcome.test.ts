@@ -23,6 +23,7 @@ const item = (attempts: number): ClaimedItem => ({
   model: 'gpt-4o-mini',
   body: '{"model":"gpt-4o-mini"}',
   attempts,
+  suspect: 0,
   lease_gen: 4,
 });
 

@@ -40,7 +40,8 @@ export class SqliteItemQueue {
         SELECT item_id FROM items
         WHERE state = 'queued' AND upstream = @upstream AND not_before_ms <= @now
         ORDER BY deadline_ms, line_no, item_id LIMIT @limit)
-      RETURNING item_id, batch_id, custom_id, endpoint, model, body, attempts, lease_gen, deadline_ms, line_no`);
+      RETURNING item_id, batch_id, custom_id, endpoint, model, body, attempts, lease_gen,
+        (lease_losses + unmarked_losses > 0) AS suspect, deadline_ms, line_no`);
     const fenced = `WHERE item_id = @item_id AND lease_gen = @lease_gen AND state = 'leased'`;
     this.#syncNormal = db.prepare(`PRAGMA synchronous = NORMAL`);
     this.#syncFull = db.prepare(`PRAGMA synchronous = FULL`);
@@ -88,10 +89,19 @@ export class SqliteItemQueue {
     return rows.map(({ deadline_ms: _d, line_no: _l, ...item }) => item);
   }
 
+  markSent(items: readonly { item_id: number; lease_gen: number }[]): void {
+    if (items.length === 0) return;
+    this.#withoutFsync(() =>
+      this.#db.transaction(() => {
+        for (const { item_id, lease_gen } of items) this.#markSent.run({ item_id, lease_gen });
+      })(),
+    );
+  }
+
   /**
-   * Claims commit without an fsync: in WAL mode they still survive a crash of this process, and a
-   * power loss that drops one drops every later commit too (the item is simply queued again, as if
-   * never claimed). Recorded answers keep synchronous=FULL.
+   * Claims and sent marks commit without an fsync: in WAL mode they still survive a crash of this
+   * process, and a power loss that drops one drops every later commit too (the item is simply
+   * queued again, as if never claimed). Recorded answers keep synchronous=FULL.
    */
   #withoutFsync<T>(write: () => T): T {
     this.#syncNormal.run();
@@ -193,6 +203,7 @@ export class SqliteItemQueue {
              not_before_ms = CASE WHEN sent_gen = lease_gen
                THEN @now + @suspectDelayMs * (lease_losses + 1) ELSE not_before_ms END,
              lease_losses = lease_losses + (sent_gen = lease_gen),
+             unmarked_losses = unmarked_losses + (sent_gen <> lease_gen),
              attempts = attempts - (sent_gen <> lease_gen)
            WHERE state = 'leased' AND lease_expires_ms <= @cutoff`,
         )

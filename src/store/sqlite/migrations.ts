@@ -101,6 +101,11 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE items ADD COLUMN sent_gen INTEGER NOT NULL DEFAULT 0;
   `,
+  // Leases lost at a crash before the sent mark was recorded: such a line is marked sent before
+  // its next send, so a line that crashes the process at once cannot escape the poison count.
+  `
+  ALTER TABLE items ADD COLUMN unmarked_losses INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /** Brings the database to the newest schema, one transaction per step. */

@@ -128,6 +128,7 @@ export function createSqliteStore(path: string): Store {
 
     claimItems: async (upstream, limit, leaseMs, nowMs) =>
       queue.claim(upstream, limit, leaseMs, nowMs),
+    markSent: async (items) => queue.markSent(items),
     recordOutcomes: async (outcomes, nowMs) => queue.record(outcomes, nowMs),
     releaseLeases: async (nowMs, opts) =>
       queue.releaseLeases(nowMs, opts.all, opts.poisonAfter, opts.suspectDelayMs),
