@@ -43,6 +43,21 @@ function countState(dataDir: string, batchId: string, state: string): number {
   );
 }
 
+/** Lines whose current lease carries its sent mark (recorded ≤ ~10 ms after the send). */
+function markedSent(dataDir: string, batchId: string, prefix: string): number {
+  return withDb(
+    dataDir,
+    (db) =>
+      (
+        db
+          .prepare(
+            `SELECT COUNT(*) AS n FROM items WHERE batch_id = ? AND custom_id LIKE ? AND state = 'leased' AND sent_gen = lease_gen`,
+          )
+          .get(batchId, `${prefix}%`) as { n: number }
+      ).n,
+  );
+}
+
 describe('poison line', () => {
   let sim: Simulator;
   let simUrl: string;
@@ -141,7 +156,11 @@ describe('poison line', () => {
       const from = lastSeq(sim);
       await waitUntil(
         () =>
-          hanging(from) === 2 && countState(dataDir, batchId, 'leased') === (crash === 0 ? 4 : 2),
+          hanging(from) === 2 &&
+          // The crash strikes with both requests out and their sent marks recorded (a crash
+          // within ~10 ms of a first send is charged from the line's next crash on).
+          markedSent(dataDir, batchId, 'hang-') === 2 &&
+          countState(dataDir, batchId, 'leased') === (crash === 0 ? 4 : 2),
         60_000,
         crash === 0 ? 'two lines in flight and two claimed ahead' : 'the two lines out again',
       );
