@@ -19,6 +19,22 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Prom
   }
 }
 
+/** Uploads one chat line per id, creates the batch and waits until `completed` lines are done. */
+async function startAndRunUntil(client: OpenAI, ids: string[], completed: number) {
+  const path = writeJsonl(ids.map((id) => chatLine(id, `[sim:id=${id}] text`)));
+  const file = await client.files.create({ file: createReadStream(path), purpose: 'batch' });
+  const batch = await client.batches.create({
+    input_file_id: file.id,
+    endpoint: '/v1/chat/completions',
+    completion_window: '24h',
+  });
+  await waitUntil(
+    async () => (await client.batches.retrieve(batch.id)).request_counts!.completed >= completed,
+    60_000,
+  );
+  return batch;
+}
+
 /** custom_ids in `states` as the database holds them. */
 function idsInState(dbPath: string, states: string[]): Set<string> {
   const db = new Database(dbPath, { readonly: true });
@@ -57,17 +73,7 @@ describe('restart after kill -9 in the middle of a batch', () => {
     const ids = Array.from({ length: LINES }, (_, i) => `line-${i}`);
     const first = await spawnServer(dataDir, env);
     let client = new OpenAI({ apiKey: 'k', baseURL: first.baseURL, maxRetries: 0 });
-    const path = writeJsonl(ids.map((id) => chatLine(id, `[sim:id=${id}] text`)));
-    const file = await client.files.create({ file: createReadStream(path), purpose: 'batch' });
-    const batch = await client.batches.create({
-      input_file_id: file.id,
-      endpoint: '/v1/chat/completions',
-      completion_window: '24h',
-    });
-    await waitUntil(
-      async () => (await client.batches.retrieve(batch.id)).request_counts!.completed >= 400,
-      60_000,
-    );
+    const batch = await startAndRunUntil(client, ids, 400);
 
     first.child.kill('SIGKILL');
     await first.exited;
@@ -127,17 +133,7 @@ describe('restart after kill -9 in the middle of a batch', () => {
     const ids = Array.from({ length: 300 }, (_, i) => `p-${i}`);
     const first = await spawnServer(dir, { ...env, OPENBATCH_UPSTREAM_MAX_CONCURRENCY: '4' });
     let client = new OpenAI({ apiKey: 'k', baseURL: first.baseURL, maxRetries: 0 });
-    const path = writeJsonl(ids.map((id) => chatLine(id, `[sim:id=${id}] text`)));
-    const file = await client.files.create({ file: createReadStream(path), purpose: 'batch' });
-    const batch = await client.batches.create({
-      input_file_id: file.id,
-      endpoint: '/v1/chat/completions',
-      completion_window: '24h',
-    });
-    await waitUntil(
-      async () => (await client.batches.retrieve(batch.id)).request_counts!.completed >= 10,
-      60_000,
-    );
+    const batch = await startAndRunUntil(client, ids, 10);
     first.child.kill('SIGKILL');
     await first.exited;
     // As if the process died between two release chunks: the batch is in_progress, yet most of

@@ -28,6 +28,8 @@ export class SqliteItemQueue {
   readonly #release: Statement;
   readonly #stop: Statement;
   readonly #batchDelta: Statement;
+  readonly #poisonLost: Statement;
+  readonly #requeueLost: Statement;
 
   constructor(db: Database) {
     this.#db = db;
@@ -70,6 +72,26 @@ export class SqliteItemQueue {
         reasoning_tokens = reasoning_tokens + @reasoning_tokens,
         total_tokens = total_tokens + @total_tokens
       WHERE id = @id`);
+    // Lease sweep (every supervisor tick): poison first, then requeue the rest. A line whose
+    // request was out waits suspectDelayMs × its losses before it runs again, so the lines that
+    // start first after a restart are not the ones in flight at the crash.
+    this.#poisonLost = db.prepare(
+      `UPDATE items SET state = 'failed', error_code = 'internal_error', finished_at_ms = @now,
+          error_message = 'This request was abandoned: every attempt to process it was interrupted (' || (lease_losses + 1) || ' times).',
+          lease_expires_ms = NULL, lease_losses = lease_losses + 1
+        WHERE state = 'leased' AND lease_expires_ms <= @cutoff AND sent_gen = lease_gen
+          AND lease_losses + 1 >= @poisonAfter
+        RETURNING batch_id`,
+    );
+    this.#requeueLost = db.prepare(
+      `UPDATE items SET state = 'queued', lease_expires_ms = NULL,
+          not_before_ms = CASE WHEN sent_gen = lease_gen
+            THEN @now + @suspectDelayMs * (lease_losses + 1) ELSE not_before_ms END,
+          lease_losses = lease_losses + (sent_gen = lease_gen),
+          unmarked_losses = unmarked_losses + (sent_gen <> lease_gen),
+          attempts = attempts - (sent_gen <> lease_gen)
+        WHERE state = 'leased' AND lease_expires_ms <= @cutoff`,
+    );
   }
 
   claim(upstream: string, limit: number, leaseMs: number, nowMs: number): ClaimedItem[] {
@@ -181,33 +203,13 @@ export class SqliteItemQueue {
   releaseLeases(nowMs: number, all: boolean, poisonAfter: number, suspectDelayMs: number): number {
     return this.#db.transaction(() => {
       const cutoff = all ? Number.MAX_SAFE_INTEGER : nowMs;
-      const poisoned = this.#db
-        .prepare(
-          `UPDATE items SET state = 'failed', error_code = 'internal_error', finished_at_ms = @now,
-             error_message = 'This request was abandoned: every attempt to process it was interrupted (' || (lease_losses + 1) || ' times).',
-             lease_expires_ms = NULL, lease_losses = lease_losses + 1
-           WHERE state = 'leased' AND lease_expires_ms <= @cutoff AND sent_gen = lease_gen
-             AND lease_losses + 1 >= @poisonAfter
-           RETURNING batch_id`,
-        )
-        .all({ now: nowMs, cutoff, poisonAfter }) as { batch_id: string }[];
+      const poisoned = this.#poisonLost.all({ now: nowMs, cutoff, poisonAfter }) as {
+        batch_id: string;
+      }[];
       for (const { batch_id } of poisoned) {
         this.#batchDelta.run({ id: batch_id, completed: 0, failed: 1, ...emptyUsage() });
       }
-      // A suspect (its request was out) waits suspectDelayMs × its losses before it runs again,
-      // so the lines that start first after a restart are not the ones in flight at the crash:
-      // a crash soon after a restart then cannot charge the same innocent lines every time.
-      const released = this.#db
-        .prepare(
-          `UPDATE items SET state = 'queued', lease_expires_ms = NULL,
-             not_before_ms = CASE WHEN sent_gen = lease_gen
-               THEN @now + @suspectDelayMs * (lease_losses + 1) ELSE not_before_ms END,
-             lease_losses = lease_losses + (sent_gen = lease_gen),
-             unmarked_losses = unmarked_losses + (sent_gen <> lease_gen),
-             attempts = attempts - (sent_gen <> lease_gen)
-           WHERE state = 'leased' AND lease_expires_ms <= @cutoff`,
-        )
-        .run({ now: nowMs, cutoff, suspectDelayMs }).changes;
+      const released = this.#requeueLost.run({ now: nowMs, cutoff, suspectDelayMs }).changes;
       return released + poisoned.length;
     })();
   }

@@ -28,6 +28,11 @@ export function createSqliteStore(path: string): Store {
     batchById: db.prepare(`SELECT * FROM batches WHERE id = ?`),
     batchInProject: db.prepare(`SELECT * FROM batches WHERE id = ? AND project = ?`),
     fileInProject: db.prepare(`SELECT * FROM files WHERE id = ? AND project = ?`),
+    // Probed every supervisor tick for each running batch.
+    hasPending: db.prepare(`SELECT 1 FROM items WHERE batch_id = ? AND state = 'pending' LIMIT 1`),
+    hasUnfinished: db.prepare(
+      `SELECT 1 FROM items WHERE batch_id = ? AND state IN ('pending', 'queued', 'leased') LIMIT 1`,
+    ),
   };
   const getBatchRow = (id: string) => q.batchById.get(id) as BatchRow | undefined;
 
@@ -102,21 +107,13 @@ export function createSqliteStore(path: string): Store {
              (SELECT item_id FROM items WHERE batch_id = ? AND state = 'pending' LIMIT ?)`,
         )
         .run(batchId, limit).changes,
-    hasPendingItems: async (batchId) =>
-      db
-        .prepare(`SELECT 1 FROM items WHERE batch_id = ? AND state = 'pending' LIMIT 1`)
-        .get(batchId) !== undefined,
+    hasPendingItems: async (batchId) => q.hasPending.get(batchId) !== undefined,
     stopUnstartedItems: async (batchId, state) =>
       db
         .prepare(`UPDATE items SET state = ? WHERE batch_id = ? AND state IN ('pending', 'queued')`)
         .run(state, batchId).changes,
     // An existence probe, not a count: counting 100,000 queued items each tick costs ~13 ms.
-    hasUnfinishedItems: async (batchId) =>
-      db
-        .prepare(
-          `SELECT 1 FROM items WHERE batch_id = ? AND state IN ('pending', 'queued', 'leased') LIMIT 1`,
-        )
-        .get(batchId) !== undefined,
+    hasUnfinishedItems: async (batchId) => q.hasUnfinished.get(batchId) !== undefined,
     markFinalizing: async (batchId, nowMs) => {
       db.prepare(
         `UPDATE batches SET status = 'finalizing', finalizing_at_ms = COALESCE(finalizing_at_ms, ?) WHERE id = ? AND status = 'in_progress'`,
