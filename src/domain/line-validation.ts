@@ -149,8 +149,7 @@ function validateBody(
       'body.stream',
     );
   }
-  const model =
-    body.model ?? (ctx.endpoint === '/v1/moderations' ? DEFAULT_MODERATION_MODEL : undefined);
+  const model = requestModel(ctx.endpoint, body);
   if (typeof model !== 'string' || model.length === 0) {
     return fail('invalid_request', 'Model parameter is required.', 'body.model');
   }
@@ -187,6 +186,11 @@ function validateBody(
     ok: true,
     line: { custom_id, model, upstream, body: JSON.stringify(body), embeddingInputs },
   };
+}
+
+/** The model a request names (moderations default to OpenAI's moderation model). */
+export function requestModel(endpoint: string, body: Record<string, unknown>): unknown {
+  return body.model ?? (endpoint === '/v1/moderations' ? DEFAULT_MODERATION_MODEL : undefined);
 }
 
 function countEmbeddingInputs(input: unknown): number {

@@ -50,81 +50,117 @@ export interface BatchRecord {
   output_expires_after_seconds: number | null;
 }
 
-/** Item lifecycle: queued → leased → (queued again on retry) → one terminal state. */
-export const ITEM_STATES = [
+/**
+ * A chunk is a run of up to a few hundred consecutive lines of one batch for one upstream: the
+ * unit of claiming and leasing. Its lines stay in the input file (byte offsets); finished lines
+ * are bits in its `done` map. A line that must wait (a retry, a suspect after a crash) moves into
+ * a chunk of its own, so per-line state exists only for the lines that need it.
+ *
+ * pending ──batch started──► queued ──claim──► leased ──every line done──► done
+ * leased ──lease lost / released──► queued          queued|pending ──cancel/expiry──► cancelled|expired
+ * leased (one line, lost too often while sent) ──► failed (poison; its error line is written at finalize)
+ */
+export const CHUNK_STATES = [
+  'pending',
   'queued',
   'leased',
-  'succeeded',
-  'failed',
-  'expired',
+  'done',
   'cancelled',
+  'expired',
+  'failed',
 ] as const;
-export type ItemState = (typeof ITEM_STATES)[number];
+export type ChunkState = (typeof CHUNK_STATES)[number];
+/** States in which a chunk still has lines to run. */
+export const UNFINISHED_CHUNK_STATES = ['pending', 'queued', 'leased'] as const;
 
-/** Names one lease of one item: results carrying an older `lease_gen` are fenced out. */
-export interface LeaseKey {
-  item_id: number;
+/** One lease of one chunk: outcomes carrying an older `lease_gen` are fenced out. */
+export interface ChunkLease {
+  chunk_id: number;
   lease_gen: number;
 }
 
-/** An item handed to a dispatcher by a claim; `lease_gen` fences its result. */
-export interface ClaimedItem {
-  item_id: number;
+/** Names one line of a leased chunk (its index within the chunk). */
+export interface LineKey extends ChunkLease {
+  index: number;
+}
+
+/** A chunk handed to a dispatcher by a claim. */
+export interface ClaimedChunk extends ChunkLease {
+  batch_id: string;
+  input_file_id: string;
+  endpoint: string;
+  byte_start: number;
+  byte_end: number;
+  /** Start of each line, relative to `byte_start`. */
+  offsets: Uint32Array;
+  /** Bit i set: line i is finished (recorded, or moved to a chunk of its own); skip it. */
+  done: Uint8Array;
+  /** Claims of this chunk so far, this one included: every line in it is on this attempt. */
+  attempts: number;
+  /**
+   * A lease of this chunk was lost at a crash: its sends are marked before they go out, not in the
+   * next group commit, so a line that crashes the process at once is still caught (engine README).
+   */
+  suspect: boolean;
+}
+
+/** A line of a claimed chunk, parsed and ready to send. */
+export interface ClaimedItem extends LineKey {
   batch_id: string;
   custom_id: string;
   endpoint: string;
   model: string;
   body: string;
   attempts: number;
-  lease_gen: number;
-  /**
-   * 1 when an earlier lease of this line was lost at a crash: its sent mark is then written
-   * before the send, not in the next group commit (SQLite boolean).
-   */
-  suspect: number;
+  suspect: boolean;
 }
 
-/** The recorded result of one attempt, applied only if the lease is still held. */
+/** A finished line, as written to the batch's output or error file. */
+export interface RecordedLine {
+  batch_id: string;
+  file: 'output' | 'error';
+  /** The whole JSONL line, newline included. */
+  text: string;
+}
+
+/** The recorded result of one attempt, applied only if the chunk's lease is still held. */
 export type ItemOutcome =
-  | {
+  /** An answer from the upstream (2xx → output file, counted completed; else error file, failed). */
+  | (LineKey & {
       kind: 'response';
-      item_id: number;
-      lease_gen: number;
       succeeded: boolean;
-      status_code: number;
-      request_id: string;
-      response_body: string;
       usage: UsageTotals | null;
-    }
-  | { kind: 'error'; item_id: number; lease_gen: number; code: string; message: string }
-  | {
+      record: RecordedLine;
+    })
+  /** No answer and no more attempts: an error line, counted failed. */
+  | (LineKey & { kind: 'error'; record: RecordedLine })
+  /** Try again later: the line moves to a chunk of its own, due at `not_before_ms`. */
+  | (LineKey & {
       kind: 'retry';
-      item_id: number;
-      lease_gen: number;
       not_before_ms: number;
       /** A 429 gives the attempt back (design.md invariant 5). */
       refund_attempt: boolean;
       last_error: string;
-    }
-  /** The batch was cancelled or expired while the item was in flight and its grace ran out. */
-  | { kind: 'stop'; item_id: number; lease_gen: number; state: 'cancelled' | 'expired' }
+    })
+  /** The batch was cancelled or expired before the line ran to an answer: a not-executed line. */
+  | (LineKey & { kind: 'stop'; state: 'cancelled' | 'expired'; record: RecordedLine })
   /**
    * The request went to the upstream: from now on a lost lease counts towards poison. Recorded in
    * the next group commit (within ~10 ms of the send), not before it, so a send costs no write.
    */
-  | { kind: 'sent'; item_id: number; lease_gen: number }
-  /** Nothing was decided (e.g. shutdown); the item goes back to the queue as it was claimed. */
-  | { kind: 'release'; item_id: number; lease_gen: number; refund_attempt: boolean };
+  | (LineKey & { kind: 'sent' })
+  /** Nothing was decided (shutdown): the whole chunk goes back to the queue as it was claimed. */
+  | (ChunkLease & { kind: 'release'; refund_attempt: boolean });
 
-/** A finished item as the finalizer reads it. */
-export interface FinishedItem {
-  custom_id: string;
-  state: ItemState;
-  status_code: number | null;
-  request_id: string | null;
-  response_body: string | null;
-  error_code: string | null;
-  error_message: string | null;
+/** The lines of a chunk that ended without running them all (cancelled, expired, poisoned). */
+export interface UnrunChunk {
+  state: 'cancelled' | 'expired' | 'failed';
+  byte_start: number;
+  byte_end: number;
+  offsets: Uint32Array;
+  done: Uint8Array;
+  /** For a poisoned line: why it failed. */
+  last_error: string | null;
 }
 
 export const emptyUsage = (): UsageTotals => ({

@@ -1,6 +1,7 @@
-import type { ClaimedItem, ItemOutcome } from '../domain/records.ts';
+import type { ClaimedItem, ItemOutcome, LineKey } from '../domain/records.ts';
 import { usageFromResponse } from '../domain/usage.ts';
 import { ProviderError, type UpstreamResponse } from '../providers/provider.ts';
+import { errorLine, responseLine } from './output-lines.ts';
 import { nextDelayMs, type RetryPolicy } from './retry-policy.ts';
 
 /** An outcome plus, for a 429, how long the whole upstream key should pause. */
@@ -18,7 +19,7 @@ export function decideFromResponse(
   policy: RetryPolicy,
   nowMs: number,
 ): Decision {
-  const key = { item_id: item.item_id, lease_gen: item.lease_gen };
+  const key = lineKey(item);
   const requestId = res.requestId ?? '';
   const error = res.failure;
   if (error === null) {
@@ -37,10 +38,13 @@ export function decideFromResponse(
         kind: 'response',
         ...key,
         succeeded: true,
-        status_code: res.status,
-        request_id: requestId,
-        response_body: res.body,
         usage: usageFromResponse(parsed),
+        record: responseLine(
+          item.batch_id,
+          item.custom_id,
+          { succeeded: true, status_code: res.status, request_id: requestId, body: res.body },
+          nowMs,
+        ),
       },
       cooldownMs: null,
       maybePaid: false,
@@ -50,10 +54,18 @@ export function decideFromResponse(
     kind: 'response',
     ...key,
     succeeded: false,
-    status_code: res.status,
-    request_id: requestId,
-    response_body: errorBodyText(res.body, res.status),
     usage: null,
+    record: responseLine(
+      item.batch_id,
+      item.custom_id,
+      {
+        succeeded: false,
+        status_code: res.status,
+        request_id: requestId,
+        body: errorBodyText(res.body, res.status),
+      },
+      nowMs,
+    ),
   };
   if (error.kind === 'rate_limited' && !isQuotaError(res.body) && error.retryable) {
     const waitMs = nextDelayMs(policy, item.attempts, error.retryAfterMs);
@@ -93,7 +105,7 @@ export function decideFromError(
   policy: RetryPolicy,
   nowMs: number,
 ): Decision {
-  const key = { item_id: item.item_id, lease_gen: item.lease_gen };
+  const key = lineKey(item);
   if (error.retryable && item.attempts < policy.maximumAttempts) {
     const waitMs = nextDelayMs(policy, item.attempts, error.retryAfterMs);
     return {
@@ -112,12 +124,23 @@ export function decideFromError(
     outcome: {
       kind: 'error',
       ...key,
-      code: 'upstream_error',
-      message: `The request failed after ${item.attempts} attempt(s): ${error.message}.`,
+      record: errorLine(
+        item.batch_id,
+        item.custom_id,
+        {
+          code: 'upstream_error',
+          message: `The request failed after ${item.attempts} attempt(s): ${error.message}.`,
+        },
+        nowMs,
+      ),
     },
     cooldownMs: null,
     maybePaid: error.maybeSent,
   };
+}
+
+function lineKey(item: ClaimedItem): LineKey {
+  return { chunk_id: item.chunk_id, lease_gen: item.lease_gen, index: item.index };
 }
 
 /** `insufficient_quota` 429s never clear by waiting: they are final, not rate limits. */

@@ -1,8 +1,10 @@
-import type { ClaimedItem } from '../domain/records.ts';
+import type { ChunkLease, ClaimedItem } from '../domain/records.ts';
 import { coerceError } from '../lib/coerce-error.ts';
 import { WakeSignal } from '../lib/wake-signal.ts';
 import { ProviderError, type UpstreamResponse } from '../providers/provider.ts';
+import { loadChunkLines } from './chunk-lines-loader.ts';
 import { decideFromError, decideFromResponse, type Decision } from './decide-outcome.ts';
+import { notRunLine } from './output-lines.ts';
 import type { EngineDeps } from './engine-deps.ts';
 import type { Reservation, SendResult, UpstreamScheduler } from './limiter/upstream-scheduler.ts';
 import type { ResultRecorder } from './result-recorder.ts';
@@ -11,6 +13,14 @@ import type { ThroughputMeter } from './throughput-meter.ts';
 const IDLE_WAIT_MS = 1_000;
 /** How far into the claimed queue admission looks past a blocked model (mixed-model batches). */
 const ADMISSION_SCAN = 64;
+/** Request bodies claimed ahead are held in memory up to about this much (large vision lines). */
+const CLAIM_AHEAD_BYTES = 16 * 1024 * 1024;
+
+/** A chunk this dispatcher holds the lease of, and how many of its lines are still with it. */
+interface HeldChunk {
+  lease: ChunkLease;
+  open: number;
+}
 
 type StopReason = 'cancelled' | 'expired' | 'shutdown' | 'timeout';
 
@@ -39,12 +49,15 @@ export class Dispatcher {
   readonly #recorder: ResultRecorder;
   readonly #meter: ThroughputMeter;
   readonly #wake = new WakeSignal();
-  readonly #inFlight = new Map<number, InFlight>();
+  readonly #inFlight = new Set<InFlight>();
+  readonly #held = new Map<number, HeldChunk>();
+  #lastRenewMs = 0;
   #realtimeInFlight = 0;
   /** Earliest not_before of the retries this dispatcher scheduled. */
   #nextRetryMs = Infinity;
-  /** Claimed but not yet sent: claiming ahead keeps claim transactions (each an fsync) rare. */
+  /** Claimed but not yet sent: claiming ahead keeps claim transactions rare. */
   #local: ClaimedItem[] = [];
+  #localBytes = 0;
 
   constructor(
     deps: EngineDeps,
@@ -75,6 +88,7 @@ export class Dispatcher {
     while (!signal.aborted) {
       try {
         this.#abortOverdue();
+        await this.#renewLeases();
         const waitMs = await this.#fill();
         await this.#wake.wait(waitMs, signal);
       } catch (err) {
@@ -89,29 +103,48 @@ export class Dispatcher {
 
   /** Releases claimed items, waits up to `graceMs` for in-flight calls, then aborts the rest. */
   async drain(graceMs: number): Promise<void> {
-    for (const item of this.#local.splice(0)) this.#stopped(item, 'shutdown');
+    this.#takeLocal(() => true);
     const { clock } = this.#deps;
     const deadline = clock.nowMs() + graceMs;
     while (this.#inFlight.size > 0 && clock.nowMs() < deadline) await clock.sleep(20);
-    for (const flight of this.#inFlight.values())
-      flight.controller.abort('shutdown' satisfies StopReason);
+    for (const flight of this.#inFlight) flight.controller.abort('shutdown' satisfies StopReason);
     while (this.#inFlight.size > 0) await clock.sleep(5);
+    // Whatever is not done goes back to the queue with its attempt refunded.
+    for (const { lease } of this.#held.values())
+      this.#recorder.push({ kind: 'release', ...lease, refund_attempt: true });
+    this.#held.clear();
   }
 
   /** Drops claimed-but-unsent items of a batch that was cancelled or expired: they never run. */
   dropUnsent(batchId: string, reason: 'cancelled' | 'expired'): void {
-    const keep: ClaimedItem[] = [];
-    for (const item of this.#local) {
-      if (item.batch_id === batchId) this.#stopped(item, reason);
-      else keep.push(item);
+    for (const item of this.#takeLocal((i) => i.batch_id === batchId)) this.#stopped(item, reason);
+  }
+
+  /** Forgets chunks whose lease was taken back (it ran out): their lines are no longer ours. */
+  dropRevoked(leases: readonly ChunkLease[]): void {
+    const revoked = new Set<number>();
+    for (const lease of leases) {
+      if (this.#held.get(lease.chunk_id)?.lease.lease_gen !== lease.lease_gen) continue;
+      revoked.add(lease.chunk_id);
+      this.#held.delete(lease.chunk_id);
     }
+    if (revoked.size > 0) this.#takeLocal((i) => revoked.has(i.chunk_id));
+  }
+
+  /** Removes and returns the claimed, unsent items that match. */
+  #takeLocal(match: (item: ClaimedItem) => boolean): ClaimedItem[] {
+    const taken: ClaimedItem[] = [];
+    const keep: ClaimedItem[] = [];
+    for (const item of this.#local) (match(item) ? taken : keep).push(item);
     this.#local = keep;
+    for (const item of taken) this.#localBytes -= item.body.length;
+    return taken;
   }
 
   /** Aborts in-flight calls of one batch whose cancel or expiry grace ran out. */
   abortBatch(batchId: string, reason: 'cancelled' | 'expired'): number {
     let aborted = 0;
-    for (const flight of this.#inFlight.values()) {
+    for (const flight of this.#inFlight) {
       if (flight.item.batch_id !== batchId) continue;
       flight.controller.abort(reason satisfies StopReason);
       aborted++;
@@ -162,15 +195,18 @@ export class Dispatcher {
     const capacity = this.scheduler.upstream.maxConcurrency;
     // Claim in chunks of at least `capacity` (or when idle), not one item per finished call.
     const want = 2 * capacity - this.#local.length - this.#inFlight.size;
-    if (want >= capacity || (this.#local.length === 0 && this.inFlightCount < capacity)) {
-      this.#local.push(
-        ...(await store.claimItems(
-          this.scheduler.upstream.name,
-          want,
-          options.leaseMs,
-          clock.nowMs(),
-        )),
+    const roomBytes = CLAIM_AHEAD_BYTES - this.#localBytes;
+    if (
+      roomBytes > 0 &&
+      (want >= capacity || (this.#local.length === 0 && this.inFlightCount < capacity))
+    ) {
+      const chunks = await store.claimChunks(
+        this.scheduler.upstream.name,
+        { maxLines: Math.max(1, want), maxBytes: roomBytes },
+        options.leaseMs,
+        clock.nowMs(),
       );
+      for (const chunk of chunks) await this.#take(chunk);
     }
     if (this.scheduler.realtimeWaiting > 0) return 5; // real-time requests take the next slots
     const waitMs = await this.#startAdmitted();
@@ -182,6 +218,48 @@ export class Dispatcher {
     const dueInMs = this.#nextRetryMs - clock.nowMs();
     if (dueInMs <= 0) this.#nextRetryMs = Infinity;
     return Math.min(IDLE_WAIT_MS, Math.max(1, dueInMs));
+  }
+
+  /** Adds a claimed chunk's lines to the local queue (a chunk that cannot be read goes back). */
+  async #take(chunk: Awaited<ReturnType<EngineDeps['store']['claimChunks']>>[number]): Promise<void> {
+    const lease = { chunk_id: chunk.chunk_id, lease_gen: chunk.lease_gen };
+    let items: ClaimedItem[];
+    try {
+      items = await loadChunkLines(this.#deps.blobs, chunk);
+    } catch (err) {
+      this.#deps.logger.error(
+        { batchId: chunk.batch_id, chunkId: chunk.chunk_id, err: coerceError(err).message },
+        'cannot read the lines of a claimed chunk; releasing it',
+      );
+      this.#recorder.push({ kind: 'release', ...lease, refund_attempt: true });
+      return;
+    }
+    this.#held.set(chunk.chunk_id, { lease, open: items.length });
+    for (const item of items) this.#localBytes += item.body.length;
+    this.#local.push(...items);
+  }
+
+  /** A line left this dispatcher's hands (recorded, stopped, or released). */
+  #closeLine(item: ClaimedItem): void {
+    const held = this.#held.get(item.chunk_id);
+    if (!held || held.lease.lease_gen !== item.lease_gen) return;
+    held.open--;
+    if (held.open <= 0) this.#held.delete(item.chunk_id);
+  }
+
+  /**
+   * Keeps the leases of held chunks from running out while their lines wait for admission (a
+   * chunk can take longer than one call under tight rate limits): renewed every third of a lease.
+   */
+  async #renewLeases(): Promise<void> {
+    const { store, clock, options } = this.#deps;
+    const now = clock.nowMs();
+    if (now - this.#lastRenewMs < options.leaseMs / 3 || this.#held.size === 0) return;
+    this.#lastRenewMs = now;
+    await store.renewLeases(
+      [...this.#held.values()].map((h) => h.lease),
+      now + options.leaseMs,
+    );
   }
 
   /**
@@ -214,6 +292,7 @@ export class Dispatcher {
         continue;
       }
       this.#local.splice(i, 1);
+      this.#localBytes -= item.body.length;
       admitted.push([item, admission]);
     }
     return waitMs;
@@ -222,7 +301,7 @@ export class Dispatcher {
   /** Per-call deadlines enforced from the loop: a timer per call costs more CPU than the call. */
   #abortOverdue(): void {
     const now = this.#deps.clock.nowMs();
-    for (const flight of this.#inFlight.values()) {
+    for (const flight of this.#inFlight) {
       if (now >= flight.deadlineMs && !flight.controller.signal.aborted)
         flight.controller.abort('timeout' satisfies StopReason);
     }
@@ -231,13 +310,19 @@ export class Dispatcher {
   #start(item: ClaimedItem, reservation: Reservation): void {
     const controller = new AbortController();
     const deadlineMs = this.#deps.clock.nowMs() + this.#deps.options.requestTimeoutMs;
-    this.#inFlight.set(item.item_id, { item, controller, deadlineMs });
+    const flight = { item, controller, deadlineMs };
+    this.#inFlight.add(flight);
     this.stats.sent++;
     // Only a lease lost with its request out counts towards poison (engine README, invariant 4).
     if (!item.suspect)
-      this.#recorder.push({ kind: 'sent', item_id: item.item_id, lease_gen: item.lease_gen });
+      this.#recorder.push({
+        kind: 'sent',
+        chunk_id: item.chunk_id,
+        lease_gen: item.lease_gen,
+        index: item.index,
+      });
     void this.#call(item, reservation, controller.signal).finally(() => {
-      this.#inFlight.delete(item.item_id);
+      this.#inFlight.delete(flight);
       this.#wake.wake();
     });
   }
@@ -291,13 +376,23 @@ export class Dispatcher {
     if (decision.outcome.kind === 'response' || decision.outcome.kind === 'error')
       this.#meter.record(item.batch_id, this.#deps.clock.nowMs());
     this.#recorder.push(decision.outcome);
+    this.#closeLine(item);
   }
 
+  /** A cancelled or expired batch's line that will not run: a not-executed error line. At
+   * shutdown nothing is recorded: drain releases the whole chunk. */
   #stopped(item: ClaimedItem, reason: Exclude<StopReason, 'timeout'>): void {
-    const key = { item_id: item.item_id, lease_gen: item.lease_gen };
-    if (reason === 'shutdown')
-      this.#recorder.push({ kind: 'release', ...key, refund_attempt: true });
-    else this.#recorder.push({ kind: 'stop', ...key, state: reason });
+    if (reason !== 'shutdown') {
+      this.#recorder.push({
+        kind: 'stop',
+        chunk_id: item.chunk_id,
+        lease_gen: item.lease_gen,
+        index: item.index,
+        state: reason,
+        record: notRunLine(item.batch_id, item.custom_id, reason, this.#deps.clock.nowMs()),
+      });
+    }
+    this.#closeLine(item);
   }
 }
 

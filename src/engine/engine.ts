@@ -52,7 +52,7 @@ export function createEngine(deps: EngineDeps): Engine {
   validateRetryPolicy(deps.options.retry);
   const controller = new AbortController();
   const supervisorWake = new WakeSignal();
-  const recorder = new ResultRecorder(deps, () => undefined);
+  const recorder = new ResultRecorder(deps);
   const meter = new ThroughputMeter();
   const dispatchers = new Map(
     deps.upstreams
@@ -62,7 +62,7 @@ export function createEngine(deps: EngineDeps): Engine {
         new Dispatcher(deps, new UpstreamScheduler(u, deps.clock), recorder, meter),
       ]),
   );
-  const supervisor = new Supervisor(deps, [...dispatchers.values()]);
+  const supervisor = new Supervisor(deps, [...dispatchers.values()], recorder);
   const loops: Promise<void>[] = [];
   let lastStatusLogMs = 0;
 
@@ -103,18 +103,23 @@ export function createEngine(deps: EngineDeps): Engine {
     await Promise.allSettled(loops);
     await recorder.flush();
     await supervisor.settle();
+    await deps.blobs.close();
   };
 
   return {
     start: async () => {
       // One process owns an embedded store: leases left by a previous (crashed) process are void.
-      const released = await deps.store.releaseLeases(deps.clock.nowMs(), {
+      const sweep = await deps.store.releaseLeases(deps.clock.nowMs(), {
         all: true,
         poisonAfter: deps.options.poisonAfter,
         suspectDelayMs: SUSPECT_DELAY_MS,
       });
-      if (released > 0)
-        deps.logger.warn({ released }, 'requeued items left in flight by the previous run');
+      if (sweep.revoked.length > 0)
+        deps.logger.warn(
+          { chunks: sweep.revoked.length, poisoned: sweep.poisoned },
+          'requeued lines left in flight by the previous run',
+        );
+      await supervisor.removeStaleSpools();
       loops.push(supervise(), ...[...dispatchers.values()].map((d) => d.run(controller.signal)));
     },
     // Idempotent: serve stops the engine at the signal, and runtime.close() stops it again.

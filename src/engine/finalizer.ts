@@ -1,109 +1,105 @@
-import { once } from 'node:events';
-import type { BatchOutputLine } from '../protocol/batch.ts';
-import { RawJson, toPythonJson } from '../lib/python-json.ts';
-import { newBatchRequestId, newFileId } from '../domain/ids.ts';
-import type { BatchRecord, FileRecord, FinishedItem } from '../domain/records.ts';
-import type { BlobWriter } from '../store/blobs/blob-store.ts';
+import { lineRange, undoneLines } from '../domain/chunk-lines.ts';
+import { newFileId } from '../domain/ids.ts';
+import type { BatchRecord, FileRecord, UnrunChunk } from '../domain/records.ts';
 import type { FinalStatus } from '../store/store.ts';
 import type { EngineDeps } from './engine-deps.ts';
+import { errorLine, notRunLine } from './output-lines.ts';
+import { spoolKey } from './result-recorder.ts';
 
-const PAGE_SIZE = 1_000;
-
-const EXPIRED_ERROR = {
-  code: 'batch_expired',
-  message: 'This request could not be executed before the completion window expired.',
-};
-const CANCELLED_ERROR = {
-  code: 'batch_cancelled',
-  message: 'This request could not be executed before the batch was cancelled.',
-};
-
-/** A lazily created output or error file. */
-class LazyFile {
-  writer: BlobWriter | null = null;
-  readonly id = newFileId();
-  lines = 0;
-}
+const UNRUN_PAGE = 500;
 
 /**
- * Writes the output and error files (spec §5.2 routing) and ends the batch, in that order: the
- * files are durable before the one transaction that registers them and sets the final status,
- * so a batch is never `completed` without its files. Re-running after a crash starts over.
+ * Ends a batch whose chunks are all finished. Its output and error files already exist as
+ * spools, written while lines finished: the output spool is published as it is, and the error
+ * spool after the lines that never ran (cancelled, expired, poisoned) are appended, read from
+ * the input file. Files are durable before the one transaction that registers them and sets the
+ * final status, so a batch is never `completed` without its files; their ids are reserved once,
+ * so re-running after a crash publishes the same files again.
  */
 export async function finalizeBatch(deps: EngineDeps, batch: BatchRecord): Promise<FinalStatus> {
-  const { store, clock } = deps;
-  const output = new LazyFile();
-  const errors = new LazyFile();
-  let sawExpired = false;
-  try {
-    for await (const item of store.finishedItems(batch.id, PAGE_SIZE)) {
-      if (item.state === 'expired') sawExpired = true;
-      const { line, isError } = toOutputLine(item, clock.nowMs());
-      await writeLine(deps, isError ? errors : output, toPythonJson(line) + '\n');
-    }
-    const status: FinalStatus =
-      batch.status === 'cancelling' ? 'cancelled' : sawExpired ? 'expired' : 'completed';
-    const nowMs = clock.nowMs();
-    const outputFile = await commit(deps, batch, output, 'output', nowMs);
-    const errorFile = await commit(deps, batch, errors, 'error', nowMs);
-    await store.completeBatch(batch.id, status, { output: outputFile, error: errorFile }, nowMs);
-    return status;
-  } catch (err) {
-    await output.writer?.abort();
-    await errors.writer?.abort();
-    throw err;
+  const { store, blobs, clock } = deps;
+  const ids = await store.reserveFileIds(batch.id, { output: newFileId(), error: newFileId() });
+  const committed = await store.spoolLengths(batch.id);
+  const expired = await store.hasExpiredLines(batch.id);
+  const status: FinalStatus =
+    batch.status === 'cancelling' ? 'cancelled' : expired ? 'expired' : 'completed';
+  const outputBytes = await blobs.publishSpool(
+    spoolKey(batch.id, 'output'),
+    committed.output_bytes,
+    ids.output,
+    null,
+  );
+  const errorBytes = await blobs.publishSpool(
+    spoolKey(batch.id, 'error'),
+    committed.error_bytes,
+    ids.error,
+    unrunLines(deps, batch),
+  );
+  const nowMs = clock.nowMs();
+  await store.completeBatch(
+    batch.id,
+    status,
+    {
+      output: fileRecord(deps, batch, ids.output, outputBytes, 'output', nowMs),
+      error: fileRecord(deps, batch, ids.error, errorBytes, 'error', nowMs),
+    },
+    nowMs,
+  );
+  await blobs.removeSpool(spoolKey(batch.id, 'output'));
+  await blobs.removeSpool(spoolKey(batch.id, 'error'));
+  return status;
+}
+
+/** Error lines for every line of the batch that ended without running, in input order. */
+async function* unrunLines(deps: EngineDeps, batch: BatchRecord): AsyncGenerator<string> {
+  let after = 0;
+  for (;;) {
+    const page = await deps.store.unrunChunks(batch.id, after, UNRUN_PAGE);
+    if (page.length === 0) return;
+    for (const chunk of page) yield* chunkLines(deps, batch, chunk);
+    after = page[page.length - 1]?.chunk_id ?? after;
   }
 }
 
-function toOutputLine(
-  item: FinishedItem,
-  nowMs: number,
-): { line: BatchOutputLine; isError: boolean } {
-  const base = { id: newBatchRequestId(nowMs), custom_id: item.custom_id };
-  // Anything not run to an answer (expired, cancelled, or never started) is a not-executed line.
-  if (item.state !== 'succeeded' && item.state !== 'failed') {
-    const error = item.state === 'expired' ? EXPIRED_ERROR : CANCELLED_ERROR;
-    return { line: { ...base, response: null, error }, isError: true };
-  }
-  if (item.status_code !== null) {
-    const response = {
-      status_code: item.status_code,
-      request_id: item.request_id ?? '',
-      body: parseBody(item.response_body),
-    };
-    return { line: { ...base, response, error: null }, isError: item.state !== 'succeeded' };
-  }
-  const error = {
-    code: item.error_code ?? 'internal_error',
-    message: item.error_message ?? 'The request failed.',
-  };
-  return { line: { ...base, response: null, error }, isError: true };
-}
-
-/** Recorded bodies are valid JSON (decide-outcome checks, or wraps a non-JSON error body). */
-function parseBody(text: string | null): RawJson | null {
-  return text === null ? null : new RawJson(text);
-}
-
-async function writeLine(deps: EngineDeps, file: LazyFile, text: string): Promise<void> {
-  file.writer ??= await deps.blobs.createWriter(file.id);
-  file.lines++;
-  if (!file.writer.stream.write(text)) await once(file.writer.stream, 'drain');
-}
-
-async function commit(
+async function* chunkLines(
   deps: EngineDeps,
   batch: BatchRecord,
-  file: LazyFile,
+  chunk: UnrunChunk,
+): AsyncGenerator<string> {
+  const indexes = undoneLines(chunk, chunk.done);
+  if (indexes.length === 0) return;
+  const bytes = await deps.blobs.readRange(batch.input_file_id, chunk.byte_start, chunk.byte_end);
+  const nowMs = deps.clock.nowMs();
+  for (const index of indexes) {
+    const [start, end] = lineRange(chunk, index);
+    const text = bytes.toString('utf8', start - chunk.byte_start, end - chunk.byte_start);
+    const customId = (JSON.parse(text) as { custom_id: string }).custom_id;
+    const line =
+      chunk.state === 'failed'
+        ? errorLine(
+            batch.id,
+            customId,
+            { code: 'internal_error', message: chunk.last_error ?? 'The request failed.' },
+            nowMs,
+          )
+        : notRunLine(batch.id, customId, chunk.state, nowMs);
+    yield line.text;
+  }
+}
+
+function fileRecord(
+  deps: EngineDeps,
+  batch: BatchRecord,
+  id: string,
+  bytes: number,
   kind: 'output' | 'error',
   nowMs: number,
-): Promise<FileRecord | null> {
-  if (!file.writer) return null; // an empty file is never created: its id stays null
-  const bytes = await file.writer.commit();
+): FileRecord | null {
+  if (bytes === 0) return null; // an empty file is never created: its id stays null
   const expiresAfterS =
     batch.output_expires_after_seconds ?? deps.options.outputExpiresAfterSeconds;
   return {
-    id: file.id,
+    id,
     project: batch.project,
     purpose: 'batch_output',
     filename: `${batch.id}_${kind}.jsonl`,

@@ -3,16 +3,23 @@ import { isBatchEndpoint } from '../protocol/endpoints.ts';
 import { readJsonlLines } from '../lib/jsonl-lines.ts';
 import type { BatchRecord } from '../domain/records.ts';
 import { validateLine, type LineContext } from '../domain/line-validation.ts';
-import type { NewItem } from '../store/store.ts';
+import { CHUNK_MAX_BYTES, CHUNK_MAX_LINES } from '../domain/chunk-lines.ts';
+import type { NewChunk } from '../store/store.ts';
+import { CustomIdIndex } from './custom-id-index.ts';
 import type { EngineDeps } from './engine-deps.ts';
 
-const INSERT_CHUNK = 1_000;
-const QUEUE_CHUNK = 5_000;
+/** Chunks stored per transaction while validating. */
+const INSERT_CHUNKS = 64;
+/** Chunks made claimable per transaction when a batch starts. */
+const QUEUE_CHUNKS = 500;
 const DEADLINE_BUCKET_MS = 60_000;
 
 interface IngestState {
   errors: BatchError[];
-  pending: NewItem[];
+  /** The chunk being filled, and finished chunks not yet stored. */
+  open: NewChunk | null;
+  pending: NewChunk[];
+  customIds: CustomIdIndex;
   lines: number;
   models: Set<string>;
   embeddingInputs: number;
@@ -57,12 +64,12 @@ export async function ingestBatch(deps: EngineDeps, batch: BatchRecord): Promise
 }
 
 /**
- * Makes a started batch's items claimable, QUEUE_CHUNK per transaction with the event loop free
- * in between: one UPDATE over a 1,000,000-line batch stalled the server 8.5 s and grew the WAL to
- * 373 MB. Claims start on the first chunk. Also resumes a release cut short by a crash.
+ * Makes a started batch's chunks claimable, QUEUE_CHUNKS per transaction with the event loop free
+ * in between, so a huge batch never holds the writer for long. Claims start on the first ones.
+ * Also resumes a release cut short by a crash.
  */
 export async function queueAllPending(deps: EngineDeps, batchId: string): Promise<void> {
-  while ((await deps.store.queuePendingItems(batchId, QUEUE_CHUNK)) > 0) {
+  while ((await deps.store.queuePendingItems(batchId, QUEUE_CHUNKS)) > 0) {
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
@@ -74,7 +81,9 @@ async function scanFile(
 ): Promise<IngestState> {
   const state: IngestState = {
     errors: [],
+    open: null,
     pending: [],
+    customIds: new CustomIdIndex(),
     lines: 0,
     models: new Set(),
     embeddingInputs: 0,
@@ -94,39 +103,91 @@ async function scanFile(
         state.errors.push(verdict.error);
         continue;
       }
-      const { custom_id, model, upstream, body, embeddingInputs } = verdict.line;
+      const { custom_id, model, upstream, embeddingInputs } = verdict.line;
       state.models.add(model);
       state.embeddingInputs += embeddingInputs;
-      state.pending.push({ line_no: line.lineNo, custom_id, model, upstream, body });
-      if (state.pending.length >= INSERT_CHUNK) await flush(deps, batch, state);
+      state.customIds.add(custom_id);
+      addToChunk(state, upstream, line.lineNo, line.start, line.start + line.bytes);
+      if (state.pending.length >= INSERT_CHUNKS) await flush(deps, batch, state);
     }
+    closeChunk(state);
     await flush(deps, batch, state);
   } finally {
     stream.destroy();
   }
+  if (state.customIds.hasCandidates) await findDuplicates(deps, batch, ctx, state);
   state.errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
   return state;
 }
 
-/** Inserts pending items; the store's unique (batch, custom_id) key finds duplicates for us. */
+/** Extends the open chunk with a line, or starts a new one (new upstream, or the open one full). */
+function addToChunk(
+  state: IngestState,
+  upstream: string,
+  lineNo: number,
+  start: number,
+  end: number,
+): void {
+  const open = state.open;
+  if (
+    open &&
+    open.upstream === upstream &&
+    open.offsets.length < CHUNK_MAX_LINES &&
+    end - open.byte_start <= CHUNK_MAX_BYTES
+  ) {
+    (open.offsets as number[]).push(start - open.byte_start);
+    open.byte_end = end;
+    return;
+  }
+  closeChunk(state);
+  state.open = { upstream, first_line: lineNo, byte_start: start, byte_end: end, offsets: [0] };
+}
+
+function closeChunk(state: IngestState): void {
+  if (state.open) state.pending.push(state.open);
+  state.open = null;
+}
+
+/** Stores finished chunks (the batch has not started: they stay pending). */
 async function flush(deps: EngineDeps, batch: BatchRecord, state: IngestState): Promise<void> {
   if (state.pending.length === 0) return;
-  const duplicates = await deps.store.insertItems(
-    batch.id,
-    batch.endpoint,
-    deadlineBucketMs(batch.expires_at_ms),
-    state.pending,
-  );
+  await deps.store.insertChunks(batch.id, deadlineBucketMs(batch.expires_at_ms), state.pending);
   state.pending = [];
-  for (const line of duplicates) {
-    state.errors.push({
-      code: 'duplicate_custom_id',
-      message:
-        'The custom_id for this request is a duplicate of another request. The custom_id parameter must be unique for each request in a batch.',
-      param: 'custom_id',
-      line,
-    });
+}
+
+/**
+ * Second pass, only for files where a custom_id hash repeated: compares the candidates' ids
+ * exactly and reports every line whose id appeared on an earlier line.
+ */
+async function findDuplicates(
+  deps: EngineDeps,
+  batch: BatchRecord,
+  ctx: LineContext,
+  state: IngestState,
+): Promise<void> {
+  const firstSeen = new Set<string>();
+  const stream = deps.blobs.openRead(batch.input_file_id);
+  try {
+    for await (const line of readJsonlLines(stream, ctx.limits.maxLineBytes)) {
+      if (line.text === null || line.text.trim() === '') continue;
+      const verdict = validateLine(line.text, line.lineNo, ctx);
+      if (!verdict.ok || !state.customIds.isCandidate(verdict.line.custom_id)) continue;
+      if (firstSeen.has(verdict.line.custom_id)) state.errors.push(duplicateError(line.lineNo));
+      else firstSeen.add(verdict.line.custom_id);
+    }
+  } finally {
+    stream.destroy();
   }
+}
+
+function duplicateError(line: number): BatchError {
+  return {
+    code: 'duplicate_custom_id',
+    message:
+      'The custom_id for this request is a duplicate of another request. The custom_id parameter must be unique for each request in a batch.',
+    param: 'custom_id',
+    line,
+  };
 }
 
 /**

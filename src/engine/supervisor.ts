@@ -4,8 +4,10 @@ import type { Dispatcher } from './dispatcher.ts';
 import type { EngineDeps } from './engine-deps.ts';
 import { finalizeBatch } from './finalizer.ts';
 import { ingestBatch, queueAllPending } from './ingest.ts';
+import type { ResultRecorder } from './result-recorder.ts';
 
 const ACTIVE_STATUSES = ['validating', 'in_progress', 'cancelling', 'finalizing'] as const;
+const TERMINAL = new Set(['completed', 'failed', 'expired', 'cancelled']);
 const FILE_SWEEP_EVERY_MS = 60_000;
 /**
  * A line in flight when its process died runs again only after the others had 5 s (10 s, …):
@@ -21,22 +23,34 @@ export const SUSPECT_DELAY_MS = 5_000;
 export class Supervisor {
   readonly #deps: EngineDeps;
   readonly #dispatchers: readonly Dispatcher[];
+  readonly #recorder: ResultRecorder;
   readonly #tasks = new Map<string, Promise<void>>();
   #lastFileSweepMs = 0;
 
-  constructor(deps: EngineDeps, dispatchers: readonly Dispatcher[]) {
+  constructor(deps: EngineDeps, dispatchers: readonly Dispatcher[], recorder: ResultRecorder) {
     this.#deps = deps;
     this.#dispatchers = dispatchers;
+    this.#recorder = recorder;
   }
 
   /** One pass over every active batch. */
   async tick(): Promise<void> {
     const { store, clock, options } = this.#deps;
-    await store.releaseLeases(clock.nowMs(), {
-      all: false,
-      poisonAfter: options.poisonAfter,
-      suspectDelayMs: SUSPECT_DELAY_MS,
-    });
+    // Between recorder flushes: a flush checks its leases before writing the spools.
+    const sweep = await this.#recorder.exclusive(() =>
+      store.releaseLeases(clock.nowMs(), {
+        all: false,
+        poisonAfter: options.poisonAfter,
+        suspectDelayMs: SUSPECT_DELAY_MS,
+      }),
+    );
+    if (sweep.revoked.length > 0) {
+      for (const d of this.#dispatchers) d.dropRevoked(sweep.revoked);
+      this.#deps.logger.warn(
+        { chunks: sweep.revoked.length, poisoned: sweep.poisoned },
+        'leases ran out; their lines go back to the queue',
+      );
+    }
     for (const batch of await store.batchesWithStatus(ACTIVE_STATUSES)) {
       if (this.#tasks.has(batch.id)) continue;
       await this.#step(batch);
@@ -95,7 +109,18 @@ export class Supervisor {
 
   async #finalize(batch: BatchRecord): Promise<void> {
     const status = await finalizeBatch(this.#deps, batch);
+    this.#recorder.forget(batch.id);
     this.#deps.logger.info({ batchId: batch.id, status }, 'batch finished');
+  }
+
+  /** Spools whose batch ended (a crash came between its finalizing and their removal). */
+  async removeStaleSpools(): Promise<void> {
+    const { store, blobs } = this.#deps;
+    for (const key of await blobs.listSpools()) {
+      const batchId = key.replace(/_(output|error)$/, '');
+      const batch = await store.getBatchById(batchId);
+      if (!batch || TERMINAL.has(batch.status)) await blobs.removeSpool(key);
+    }
   }
 
   /** A batch still validating at its deadline: its file never got checked, so nothing ran. */

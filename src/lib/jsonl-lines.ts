@@ -12,6 +12,8 @@ export interface JsonlLine {
   text: string | null;
   /** Bytes of the line without its terminator (`\n` or `\r\n`), counted even when the text was dropped. */
   bytes: number;
+  /** Byte offset in the stream where the line's text starts (after a leading BOM on line 1). */
+  start: number;
 }
 
 /**
@@ -28,6 +30,7 @@ export async function* readJsonlLines(
   let tooLong = false;
   let endsWithCr = false;
   let lineNo = 0;
+  let lineStart = 0;
   const finish = (): JsonlLine => {
     lineNo++;
     const bytes = endsWithCr ? pieceBytes - 1 : pieceBytes;
@@ -35,9 +38,14 @@ export async function* readJsonlLines(
       tooLong || bytes > maxLineBytes
         ? null
         : decodeUtf8Line(Buffer.concat(pieces, pieceBytes).subarray(0, bytes));
+    let start = lineStart;
     // Editors on Windows save UTF-8 with a byte-order mark: it belongs to the file, not to line 1.
-    if (lineNo === 1 && text?.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    const line = { lineNo, text, bytes };
+    if (lineNo === 1 && text?.charCodeAt(0) === 0xfeff) {
+      text = text.slice(1);
+      start += 3;
+    }
+    const line = { lineNo, text, bytes, start };
+    lineStart += pieceBytes + 1;
     pieces = [];
     pieceBytes = 0;
     tooLong = false;

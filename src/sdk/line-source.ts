@@ -24,10 +24,12 @@ export function arrayLineSource(texts: readonly string[]): LineSource {
     name: 'requests',
     lines: async function* (maxLineBytes) {
       let lineNo = 0;
+      let start = 0;
       for (const text of texts) {
         lineNo += 1;
         const bytes = Buffer.byteLength(text);
-        yield { lineNo, text: bytes > maxLineBytes ? null : text, bytes };
+        yield { lineNo, text: bytes > maxLineBytes ? null : text, bytes, start };
+        start += bytes + 1;
       }
     },
   };

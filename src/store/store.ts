@@ -3,19 +3,36 @@ import type { BatchListQuery } from '../protocol/batch.ts';
 import type { FileListQuery } from '../protocol/file.ts';
 import type {
   BatchRecord,
-  ClaimedItem,
+  ChunkLease,
+  ClaimedChunk,
   FileRecord,
-  FinishedItem,
   ItemOutcome,
+  UnrunChunk,
 } from '../domain/records.ts';
 
-/** A validated line ready to become a durable item. */
-export interface NewItem {
-  line_no: number;
-  custom_id: string;
+/** A run of validated lines ready to become a durable chunk (its lines stay in the input file). */
+export interface NewChunk {
   upstream: string;
-  model: string;
-  body: string;
+  /** Physical line number of its first line (claims go by deadline, then this). */
+  first_line: number;
+  byte_start: number;
+  byte_end: number;
+  /** Start of each line, relative to `byte_start`. */
+  offsets: readonly number[];
+}
+
+/** Where a batch's output and error spools are durable up to (bytes), as last committed. */
+export interface SpoolLengths {
+  output_bytes: number;
+  error_bytes: number;
+}
+
+/** What a lease sweep did. */
+export interface LeaseSweep {
+  /** Chunks taken from their holder (requeued, split or failed). */
+  revoked: ChunkLease[];
+  /** Lines quarantined as poison. */
+  poisoned: number;
 }
 
 /** How a batch ends when its items are all terminal. */
@@ -50,18 +67,13 @@ export interface Store {
   // -- engine: batch lifecycle
   batchesWithStatus(statuses: readonly string[]): Promise<BatchRecord[]>;
   getBatchById(id: string): Promise<BatchRecord | null>;
-  /** Forgets items left by an interrupted ingest, so ingest can start over. */
+  /** Forgets chunks left by an interrupted ingest, so ingest can start over. */
   resetIngest(batchId: string): Promise<void>;
-  /** Inserts items; returns the line numbers whose custom_id was already in the batch. */
-  insertItems(
-    batchId: string,
-    endpoint: string,
-    deadlineMs: number,
-    items: NewItem[],
-  ): Promise<number[]>;
+  /** Stores chunks of validated lines, not yet claimable (`pending`). */
+  insertChunks(batchId: string, deadlineMs: number, chunks: readonly NewChunk[]): Promise<void>;
   /**
-   * validating → in_progress; false if the batch left `validating` meanwhile (cancel). Its items
-   * stay `pending` until `queuePendingItems` releases them, in chunks the caller paces.
+   * validating → in_progress; false if the batch left `validating` meanwhile (cancel). Its chunks
+   * stay `pending` until `queuePendingItems` releases them, as many at a time as the caller paces.
    */
   markInProgress(
     batchId: string,
@@ -69,19 +81,31 @@ export interface Store {
     model: string | null,
     nowMs: number,
   ): Promise<boolean>;
-  /** validating → failed with `errors`; its items are dropped. */
+  /** validating → failed with `errors`; its chunks are dropped. */
   markFailed(batchId: string, errors: BatchError[], nowMs: number): Promise<void>;
-  /** Makes up to `limit` pending items of the batch claimable; returns how many. */
+  /** Makes up to `limit` pending chunks of the batch claimable; returns how many. */
   queuePendingItems(batchId: string, limit: number): Promise<number>;
-  /** True while items of the batch wait for `queuePendingItems` (e.g. after a crash mid-way). */
+  /** True while chunks of the batch wait for `queuePendingItems` (e.g. after a crash mid-way). */
   hasPendingItems(batchId: string): Promise<boolean>;
-  /** Marks every not-yet-started item of the batch `cancelled` or `expired`. */
+  /** Marks every not-yet-claimed chunk of the batch `cancelled` or `expired`. */
   stopUnstartedItems(batchId: string, state: 'cancelled' | 'expired'): Promise<number>;
-  /** True while any item of the batch is pending, queued or leased. */
+  /** True while any chunk of the batch is pending, queued or leased. */
   hasUnfinishedItems(batchId: string): Promise<boolean>;
   markFinalizing(batchId: string, nowMs: number): Promise<void>;
-  /** Finished items in line order, read page by page (memory bounded by `pageSize`). */
-  finishedItems(batchId: string, pageSize: number): AsyncIterable<FinishedItem>;
+  /** Committed lengths of the batch's output and error spools. */
+  spoolLengths(batchId: string): Promise<SpoolLengths>;
+  /** True when a line of the batch ended `batch_expired` (the batch ends `expired`). */
+  hasExpiredLines(batchId: string): Promise<boolean>;
+  /** Chunks of the batch that ended with lines not run, page by page after `afterChunkId`. */
+  unrunChunks(batchId: string, afterChunkId: number, limit: number): Promise<(UnrunChunk & { chunk_id: number })[]>;
+  /**
+   * The file ids this batch's finalizing publishes, chosen once so a finalize cut short by a crash
+   * publishes under the same ids again (no orphan files).
+   */
+  reserveFileIds(
+    batchId: string,
+    ids: { output: string; error: string },
+  ): Promise<{ output: string; error: string }>;
   /** Registers the output/error files and sets the final status, in one transaction. */
   completeBatch(
     batchId: string,
@@ -90,20 +114,40 @@ export interface Store {
     nowMs: number,
   ): Promise<void>;
 
-  // -- engine: the item queue
-  claimItems(
+  // -- engine: the chunk queue
+  /**
+   * Leases due chunks of `upstream` (earliest deadline first, then line number), as many as
+   * hold about `maxLines` lines and `maxBytes` input bytes (always at least one).
+   */
+  claimChunks(
     upstream: string,
-    limit: number,
+    limits: { maxLines: number; maxBytes: number },
     leaseMs: number,
     nowMs: number,
-  ): Promise<ClaimedItem[]>;
-  /** Records, before their send, that these suspect items' requests go out (see ClaimedItem). */
-  markSent(items: readonly { item_id: number; lease_gen: number }[]): Promise<void>;
-  /** Applies outcomes whose lease is still held (fenced by lease_gen); returns how many applied. */
-  recordOutcomes(outcomes: readonly ItemOutcome[], nowMs: number): Promise<number>;
+  ): Promise<ClaimedChunk[]>;
+  /** Extends leases still held (fenced by lease_gen) to `untilMs`; returns how many. */
+  renewLeases(leases: readonly ChunkLease[], untilMs: number): Promise<number>;
+  /** Records, before their send, that these lines of suspect chunks go out (see ClaimedChunk). */
+  markSent(lines: readonly { chunk_id: number; lease_gen: number; index: number }[]): Promise<void>;
   /**
-   * Requeues items whose lease ran out (or every leased item, at start-up when `all`); an item
-   * that lost `poisonAfter` leases is failed instead, so a line that kills the worker cannot loop.
+   * The outcomes that would apply now: lease still held, line not yet done, first of its line in
+   * the list. The recorder writes the spools for exactly these before `recordOutcomes`.
+   */
+  applicableOutcomes(outcomes: readonly ItemOutcome[]): Promise<ItemOutcome[]>;
+  /**
+   * Applies outcomes (all must be applicable) and the spools' new committed lengths, in one
+   * transaction: the group commit of design.md §3.
+   */
+  recordOutcomes(
+    outcomes: readonly ItemOutcome[],
+    spools: ReadonlyMap<string, SpoolLengths>,
+    nowMs: number,
+  ): Promise<void>;
+  /**
+   * Takes back chunks whose lease ran out (or every leased chunk, at start-up when `all`). Lines
+   * that were sent become chunks of their own, held back `suspectDelayMs` × their lost leases; a
+   * line that lost `poisonAfter` leases while sent fails, so a line that kills the worker cannot
+   * loop. Unsent lines stay in the chunk, their attempt refunded.
    */
   releaseLeases(
     nowMs: number,
@@ -113,7 +157,7 @@ export interface Store {
       /** A requeued line whose request was out waits this × its lost leases before it runs again. */
       suspectDelayMs: number;
     },
-  ): Promise<number>;
+  ): Promise<LeaseSweep>;
 
   close(): Promise<void>;
 }

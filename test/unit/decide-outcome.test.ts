@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ClaimedItem } from '../../src/domain/records.ts';
+import type { ClaimedItem, ItemOutcome } from '../../src/domain/records.ts';
 import { decideFromError, decideFromResponse } from '../../src/engine/decide-outcome.ts';
 import type { RetryPolicy } from '../../src/engine/retry-policy.ts';
 import { classifyStatus } from '../../src/providers/classify.ts';
@@ -16,16 +16,44 @@ const policy: RetryPolicy = {
 
 /** `attempts` counts the attempt being decided (the claim increments it before the call). */
 const item = (attempts: number): ClaimedItem => ({
-  item_id: 11,
+  chunk_id: 11,
+  index: 0,
   batch_id: 'batch_x',
   custom_id: 'req-1',
   endpoint: '/v1/chat/completions',
   model: 'gpt-4o-mini',
   body: '{"model":"gpt-4o-mini"}',
   attempts,
-  suspect: 0,
+  suspect: false,
   lease_gen: 4,
 });
+
+/**
+ * An outcome in the flat shape these tests were written against: the recorded output or error
+ * line is read back into status_code / request_id / response_body, or code / message.
+ */
+function view(o: ItemOutcome): Record<string, unknown> {
+  if (!('record' in o)) {
+    const { chunk_id, ...flat } = o as ItemOutcome & { index?: number };
+    delete flat.index;
+    return { ...flat, item_id: chunk_id };
+  }
+  const line = JSON.parse(o.record.text) as {
+    response: { status_code: number; request_id: string; body: unknown } | null;
+    error: { code: string; message: string } | null;
+  };
+  const { record: _record, chunk_id, index: _index, ...rest } = o;
+  if (line.response) {
+    return {
+      ...rest,
+      item_id: chunk_id,
+      status_code: line.response.status_code,
+      request_id: line.response.request_id,
+      response_body: JSON.stringify(line.response.body),
+    };
+  }
+  return { ...rest, item_id: chunk_id, code: line.error?.code, message: line.error?.message };
+}
 
 const errorBody = (message: string, type: string, code: string | null): string =>
   JSON.stringify({ error: { message, type, param: null, code } });
@@ -62,7 +90,7 @@ const chatBody = JSON.stringify({
 describe('decideFromResponse', () => {
   it('records a 2xx as a succeeded response with its usage and request id', () => {
     const d = decideFromResponse(item(1), res(200, chatBody), policy, NOW);
-    expect(d).toEqual({
+    expect({ ...d, outcome: view(d.outcome) }).toEqual({
       outcome: {
         kind: 'response',
         item_id: 11,
@@ -90,7 +118,7 @@ describe('decideFromResponse', () => {
       usage: { input_tokens: 5, output_tokens: 6, total_tokens: 11 },
     });
     const d = decideFromResponse(item(1), res(200, body), policy, NOW);
-    expect(d.outcome).toMatchObject({
+    expect(view(d.outcome)).toMatchObject({
       kind: 'response',
       succeeded: true,
       usage: { input_tokens: 5, output_tokens: 6, total_tokens: 11 },
@@ -99,13 +127,13 @@ describe('decideFromResponse', () => {
 
   it('uses an empty request id when the upstream sent none', () => {
     const d = decideFromResponse(item(1), { ...res(200, chatBody), requestId: null }, policy, NOW);
-    expect(d.outcome).toMatchObject({ kind: 'response', request_id: '' });
+    expect(view(d.outcome)).toMatchObject({ kind: 'response', request_id: '' });
   });
 
   it('makes a 400 final on the first attempt, keeping the upstream error body', () => {
     const body = errorBody('Simulated bad request', 'invalid_request_error', null);
     const d = decideFromResponse(item(1), res(400, body), policy, NOW);
-    expect(d).toEqual({
+    expect({ ...d, outcome: view(d.outcome) }).toEqual({
       outcome: {
         kind: 'response',
         item_id: 11,
@@ -128,7 +156,7 @@ describe('decideFromResponse', () => {
       policy,
       NOW,
     );
-    expect(d.outcome).toMatchObject({ kind: 'response', succeeded: false, status_code: status });
+    expect(view(d.outcome)).toMatchObject({ kind: 'response', succeeded: false, status_code: status });
   });
 
   it('retries a 500 below maximumAttempts without refunding the attempt, after a backoff delay', () => {
@@ -139,7 +167,7 @@ describe('decideFromResponse', () => {
       NOW,
     );
     expect(d.cooldownMs).toBeNull();
-    expect(d.outcome).toMatchObject({
+    expect(view(d.outcome)).toMatchObject({
       kind: 'retry',
       item_id: 11,
       lease_gen: 4,
@@ -158,13 +186,13 @@ describe('decideFromResponse', () => {
       policy,
       NOW,
     );
-    expect(d.outcome).toMatchObject({ kind: 'retry', refund_attempt: false });
+    expect(view(d.outcome)).toMatchObject({ kind: 'retry', refund_attempt: false });
   });
 
   it('makes a 500 final once maximumAttempts is reached', () => {
     const body = errorBody('boom', 'server_error', null);
     const d = decideFromResponse(item(3), res(500, body), policy, NOW);
-    expect(d.outcome).toEqual({
+    expect(view(d.outcome)).toEqual({
       kind: 'response',
       item_id: 11,
       lease_gen: 4,
@@ -183,7 +211,7 @@ describe('decideFromResponse', () => {
       policy,
       NOW,
     );
-    expect(d.outcome).toMatchObject({
+    expect(view(d.outcome)).toMatchObject({
       kind: 'retry',
       not_before_ms: NOW + 2_000,
       refund_attempt: false,
@@ -198,7 +226,7 @@ describe('decideFromResponse', () => {
       policy,
       NOW,
     );
-    expect(d).toEqual({
+    expect({ ...d, outcome: view(d.outcome) }).toEqual({
       outcome: {
         kind: 'retry',
         item_id: 11,
@@ -219,7 +247,7 @@ describe('decideFromResponse', () => {
       policy,
       NOW,
     );
-    expect(d.outcome).toMatchObject({
+    expect(view(d.outcome)).toMatchObject({
       kind: 'retry',
       refund_attempt: true,
       not_before_ms: NOW + 200,
@@ -234,7 +262,7 @@ describe('decideFromResponse', () => {
       policy,
       NOW,
     );
-    expect(d.outcome).toMatchObject({ kind: 'retry', refund_attempt: true });
+    expect(view(d.outcome)).toMatchObject({ kind: 'retry', refund_attempt: true });
     expect(d.cooldownMs).toBeGreaterThanOrEqual(750);
     expect(d.cooldownMs).toBeLessThanOrEqual(1_000);
     expect((d.outcome as { not_before_ms: number }).not_before_ms).toBe(NOW + (d.cooldownMs ?? 0));
@@ -257,7 +285,7 @@ describe('decideFromResponse', () => {
       'insufficient_quota',
     );
     const d = decideFromResponse(item(1), res(429, body, { 'retry-after-ms': '200' }), policy, NOW);
-    expect(d).toEqual({
+    expect({ ...d, outcome: view(d.outcome) }).toEqual({
       outcome: {
         kind: 'response',
         item_id: 11,
@@ -280,7 +308,7 @@ describe('decideFromResponse', () => {
       policy,
       NOW,
     );
-    expect(d.outcome).toMatchObject({ kind: 'response', succeeded: false, status_code: 500 });
+    expect(view(d.outcome)).toMatchObject({ kind: 'response', succeeded: false, status_code: 500 });
     expect(d.cooldownMs).toBeNull();
   });
 
@@ -294,7 +322,7 @@ describe('decideFromResponse', () => {
       policy,
       NOW,
     );
-    expect(d.outcome).toMatchObject({ kind: 'response', succeeded: false, status_code: 429 });
+    expect(view(d.outcome)).toMatchObject({ kind: 'response', succeeded: false, status_code: 429 });
     expect(d.cooldownMs).toBeNull();
   });
 
@@ -305,12 +333,12 @@ describe('decideFromResponse', () => {
       policy,
       NOW,
     );
-    expect(d.outcome).toMatchObject({ kind: 'retry', refund_attempt: false });
+    expect(view(d.outcome)).toMatchObject({ kind: 'retry', refund_attempt: false });
   });
 
   it('retries a 200 whose body is not JSON, as an invalid response', () => {
     const d = decideFromResponse(item(1), res(200, '{"id":"chatcmpl-1","choi'), policy, NOW);
-    expect(d.outcome).toMatchObject({
+    expect(view(d.outcome)).toMatchObject({
       kind: 'retry',
       refund_attempt: false,
       last_error: expect.stringContaining('not JSON'),
@@ -320,7 +348,7 @@ describe('decideFromResponse', () => {
 
   it('fails a 200 whose body is not JSON at maximumAttempts, with an error line', () => {
     const d = decideFromResponse(item(3), res(200, 'not json'), policy, NOW);
-    expect(d.outcome).toMatchObject({
+    expect(view(d.outcome)).toMatchObject({
       kind: 'error',
       item_id: 11,
       lease_gen: 4,
@@ -331,8 +359,8 @@ describe('decideFromResponse', () => {
 
   it("wraps a final non-JSON error body in OpenAI's error envelope", () => {
     const d = decideFromResponse(item(3), res(502, '<html>Bad Gateway</html>'), policy, NOW);
-    expect(d.outcome).toMatchObject({ kind: 'response', succeeded: false, status_code: 502 });
-    const body = JSON.parse((d.outcome as { response_body: string }).response_body);
+    expect(view(d.outcome)).toMatchObject({ kind: 'response', succeeded: false, status_code: 502 });
+    const body = JSON.parse(view(d.outcome).response_body as string);
     expect(body).toEqual({
       error: {
         message: '<html>Bad Gateway</html>',
@@ -345,7 +373,7 @@ describe('decideFromResponse', () => {
 
   it('wraps an empty final error body with a message naming the status', () => {
     const d = decideFromResponse(item(1), res(404, ''), policy, NOW);
-    const body = JSON.parse((d.outcome as { response_body: string }).response_body);
+    const body = JSON.parse(view(d.outcome).response_body as string);
     expect(body.error.message).toBe('upstream answered 404');
   });
 });
@@ -358,7 +386,7 @@ describe('decideFromError', () => {
       policy,
       NOW,
     );
-    expect(d.outcome).toMatchObject({
+    expect(view(d.outcome)).toMatchObject({
       kind: 'retry',
       item_id: 11,
       lease_gen: 4,
@@ -402,7 +430,7 @@ describe('decideFromError', () => {
       policy,
       NOW,
     );
-    expect(d.outcome).toEqual({
+    expect(view(d.outcome)).toEqual({
       kind: 'error',
       item_id: 11,
       lease_gen: 4,
@@ -420,6 +448,6 @@ describe('decideFromError', () => {
       policy,
       NOW,
     );
-    expect(d.outcome).toMatchObject({ kind: 'error', code: 'upstream_error' });
+    expect(view(d.outcome)).toMatchObject({ kind: 'error', code: 'upstream_error' });
   });
 });

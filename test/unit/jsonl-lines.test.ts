@@ -18,9 +18,9 @@ function chunked(buf: Buffer, size: number): Buffer[] {
 
 describe('readJsonlLines', () => {
   it('splits LF lines and numbers them from 1', async () => {
-    expect(await collect(['{"a":1}\n{"b":2}\n'])).toEqual([
-      { lineNo: 1, text: '{"a":1}', bytes: 7 },
-      { lineNo: 2, text: '{"b":2}', bytes: 7 },
+    expect(await collect(['{"a":1}\n{"b":2}\n'])).toMatchObject([
+      { lineNo: 1, text: '{"a":1}', bytes: 7, start: 0 },
+      { lineNo: 2, text: '{"b":2}', bytes: 7, start: 8 },
     ]);
   });
 
@@ -35,6 +35,16 @@ describe('readJsonlLines', () => {
     expect(lines.map((l) => l.lineNo)).toEqual([1, 2]);
   });
 
+  it('reports where each line starts, past CRLF terminators and a BOM', async () => {
+    const lines = await collect(['\ufeff{"a":1}\r\n\n{"b":2}\r', '\n{"c":3}']);
+    expect(lines.map((l) => [l.lineNo, l.start])).toEqual([
+      [1, 3],
+      [2, 12],
+      [3, 13],
+      [4, 22],
+    ]);
+  });
+
   it('handles a CRLF split across chunks', async () => {
     const lines = await collect(['{"a":1}\r', '\n{"b":2}\r', '\n']);
     expect(lines.map((l) => l.text)).toEqual(['{"a":1}', '{"b":2}']);
@@ -45,9 +55,9 @@ describe('readJsonlLines', () => {
   });
 
   it('yields the last line when it has no newline', async () => {
-    expect(await collect(['{"a":1}\n{"b":2}'])).toEqual([
-      { lineNo: 1, text: '{"a":1}', bytes: 7 },
-      { lineNo: 2, text: '{"b":2}', bytes: 7 },
+    expect(await collect(['{"a":1}\n{"b":2}'])).toMatchObject([
+      { lineNo: 1, text: '{"a":1}', bytes: 7, start: 0 },
+      { lineNo: 2, text: '{"b":2}', bytes: 7, start: 8 },
     ]);
     expect((await collect(['{"a":1}\r\n{"b":2}\r']))[1]?.text).toBe('{"b":2}');
   });
@@ -65,7 +75,7 @@ describe('readJsonlLines', () => {
   it('joins a line spread over many chunks', async () => {
     const text = `{"custom_id":"x","body":"${'y'.repeat(300)}"}`;
     const lines = await collect(chunked(Buffer.from(`${text}\nnext\n`), 7));
-    expect(lines).toEqual([
+    expect(lines).toMatchObject([
       { lineNo: 1, text, bytes: Buffer.byteLength(text) },
       { lineNo: 2, text: 'next', bytes: 4 },
     ]);
@@ -74,7 +84,7 @@ describe('readJsonlLines', () => {
   it('drops an oversize line (text null) but counts it, and the next line is intact', async () => {
     const big = 'x'.repeat(5000);
     const lines = await collect([`first\n${big}\nthird\n`], 2048);
-    expect(lines).toEqual([
+    expect(lines).toMatchObject([
       { lineNo: 1, text: 'first', bytes: 5 },
       { lineNo: 2, text: null, bytes: 5000 },
       { lineNo: 3, text: 'third', bytes: 5 },
@@ -84,7 +94,7 @@ describe('readJsonlLines', () => {
   it('drops an oversize line that arrives in small chunks, including as the last line', async () => {
     const input = Buffer.from(`ok\n${'z'.repeat(3000)}\nafter\n${'w'.repeat(2049)}`);
     const lines = await collect(chunked(input, 100), 2048);
-    expect(lines).toEqual([
+    expect(lines).toMatchObject([
       { lineNo: 1, text: 'ok', bytes: 2 },
       { lineNo: 2, text: null, bytes: 3000 },
       { lineNo: 3, text: 'after', bytes: 5 },
@@ -101,7 +111,7 @@ describe('readJsonlLines', () => {
     // `bytes` is documented as "bytes of the line without its terminator"; for CRLF files the
     // terminator is "\r\n", so a CRLF line of exactly maxLineBytes must be kept like its LF twin.
     const lines = await collect([`${'a'.repeat(16)}\r\n${'b'.repeat(3)}\r\n`], 16);
-    expect(lines).toEqual([
+    expect(lines).toMatchObject([
       { lineNo: 1, text: 'a'.repeat(16), bytes: 16 },
       { lineNo: 2, text: 'bbb', bytes: 3 },
     ]);
@@ -135,7 +145,7 @@ describe('readJsonlLines', () => {
       Buffer.from('"}'),
     ]);
     const lines = await collect([Buffer.from('{"ok":1}\n'), bad, Buffer.from('\n{"ok":2}\n')]);
-    expect(lines).toEqual([
+    expect(lines).toMatchObject([
       { lineNo: 1, text: '{"ok":1}', bytes: 8 },
       { lineNo: 2, text: '{"id":"a\udcff\udcfe"}', bytes: bad.length },
       { lineNo: 3, text: '{"ok":2}', bytes: 8 },
@@ -170,6 +180,6 @@ describe('readJsonlLines', () => {
   it('measures the limit in bytes, not characters', async () => {
     const text = 'é'.repeat(10); // 20 bytes
     const lines = await collect([`${text}\n`], 15);
-    expect(lines).toEqual([{ lineNo: 1, text: null, bytes: 20 }]);
+    expect(lines).toEqual([{ lineNo: 1, text: null, bytes: 20, start: 0 }]);
   });
 });

@@ -4,6 +4,7 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import type { BlobStore, BlobWriter } from './blob-store.ts';
+import { createFsSpools } from './fs-spools.ts';
 
 const SAFE_KEY = /^[A-Za-z0-9_-]+$/;
 
@@ -14,7 +15,9 @@ const SAFE_KEY = /^[A-Za-z0-9_-]+$/;
 export async function createFsBlobStore(root: string): Promise<BlobStore> {
   const blobDir = join(root, 'blobs');
   const tmpDir = join(root, 'tmp');
+  const spoolDir = join(root, 'spool');
   await mkdir(blobDir, { recursive: true });
+  await mkdir(spoolDir, { recursive: true });
   await rm(tmpDir, { recursive: true, force: true }); // leftovers of interrupted writes
   await mkdir(tmpDir, { recursive: true });
   const pathOf = (key: string): string => {
@@ -26,6 +29,21 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
     createWriter: async (key) =>
       createWriter(pathOf(key), join(tmpDir, `${key}.${randomBytes(6).toString('hex')}`), blobDir),
     openRead: (key) => createReadStream(pathOf(key)),
+    readRange: async (key, start, end) => {
+      const handle = await open(pathOf(key), 'r');
+      try {
+        const buf = Buffer.allocUnsafe(end - start);
+        let got = 0;
+        while (got < buf.length) {
+          const { bytesRead } = await handle.read(buf, got, buf.length - got, start + got);
+          if (bytesRead === 0) throw new Error(`blob ${key} ends before byte ${end}`);
+          got += bytesRead;
+        }
+        return buf;
+      } finally {
+        await handle.close();
+      }
+    },
     size: async (key) => {
       try {
         return (await stat(pathOf(key))).size;
@@ -36,6 +54,7 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
     remove: async (key) => {
       await rm(pathOf(key), { force: true });
     },
+    ...createFsSpools(spoolDir, pathOf, fsyncDir),
   };
 }
 

@@ -35,7 +35,18 @@ export interface BatchRow {
   output_expires_after_seconds: number | null;
 }
 
-export function rowToBatch(row: BatchRow): BatchRecord {
+/** Columns the engine keeps on the batch row that the batch object does not show. */
+const ENGINE_COLUMNS = [
+  'output_bytes',
+  'error_bytes',
+  'expired_lines',
+  'reserved_output_file_id',
+  'reserved_error_file_id',
+];
+
+export function rowToBatch(stored: BatchRow): BatchRecord {
+  const row = { ...stored } as BatchRow & Record<string, unknown>;
+  for (const column of ENGINE_COLUMNS) delete row[column];
   const {
     seq: _seq,
     input_tokens,

@@ -106,6 +106,45 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE items ADD COLUMN unmarked_losses INTEGER NOT NULL DEFAULT 0;
   `,
+  // Chunks instead of items: lines stay in the input file (byte offsets), one row leases up to
+  // CHUNK_MAX_LINES lines, answers go to append-only spools that become the output and error
+  // files. Items of batches that were running cannot be carried over (their answers were rows):
+  // such batches fail with a message; batches still validating are ingested again as chunks.
+  `
+  UPDATE batches SET status = 'failed', failed_at_ms = CAST(strftime('%s', 'now') AS INTEGER) * 1000,
+    errors = '[{"code":"internal_error","message":"openbatch was upgraded to a new store format while this batch ran; submit it again.","param":null,"line":null}]'
+  WHERE status IN ('in_progress', 'cancelling', 'finalizing');
+  DROP TABLE items;
+  CREATE TABLE chunks (
+    chunk_id INTEGER PRIMARY KEY,
+    batch_id TEXT NOT NULL,
+    upstream TEXT NOT NULL,
+    deadline_ms INTEGER NOT NULL,
+    first_line INTEGER NOT NULL,
+    line_count INTEGER NOT NULL,
+    byte_start INTEGER NOT NULL,
+    byte_end INTEGER NOT NULL,
+    offsets BLOB NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    not_before_ms INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_gen INTEGER NOT NULL DEFAULT 0,
+    lease_expires_ms INTEGER,
+    lease_losses INTEGER NOT NULL DEFAULT 0,
+    unmarked_losses INTEGER NOT NULL DEFAULT 0,
+    done BLOB,
+    sent BLOB,
+    last_error TEXT
+  );
+  CREATE INDEX chunks_queue ON chunks (upstream, deadline_ms, first_line, chunk_id) WHERE state = 'queued';
+  CREATE INDEX chunks_leases ON chunks (lease_expires_ms) WHERE state = 'leased';
+  CREATE INDEX chunks_batch ON chunks (batch_id, state);
+  ALTER TABLE batches ADD COLUMN output_bytes INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE batches ADD COLUMN error_bytes INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE batches ADD COLUMN expired_lines INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE batches ADD COLUMN reserved_output_file_id TEXT;
+  ALTER TABLE batches ADD COLUMN reserved_error_file_id TEXT;
+  `,
 ];
 
 /** Brings the database to the newest schema, one transaction per step. */

@@ -2,12 +2,15 @@ import BetterSqlite3 from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
 import type { BatchError, BatchListQuery } from '../../protocol/batch.ts';
 import type { FileListQuery } from '../../protocol/file.ts';
-import type { BatchRecord, FileRecord, FinishedItem } from '../../domain/records.ts';
+import type { BatchRecord, FileRecord } from '../../domain/records.ts';
 import { cancelEffect } from '../../domain/batch-state.ts';
-import type { FinalStatus, NewItem, Store } from '../store.ts';
+import type { FinalStatus, Store } from '../store.ts';
 import { batchToRow, rowToBatch, type BatchRow } from './batch-row.ts';
-import { SqliteItemQueue } from './item-queue.ts';
+import { SqliteChunkQueue } from './chunk-queue.ts';
+import { ChunkStatements } from './chunk-rows.ts';
+import { LeaseSweeper } from './lease-sweep.ts';
 import { migrate } from './migrations.ts';
+import { createBatchChunks } from './batch-chunks.ts';
 
 /** Opens (creating if needed) the SQLite database at `path` in WAL mode with synchronous=FULL. */
 export function openSqlite(path: string): Database {
@@ -23,16 +26,14 @@ export function openSqlite(path: string): Database {
 /** The embedded store: one SQLite file, one writer (this process). */
 export function createSqliteStore(path: string): Store {
   const db = openSqlite(path);
-  const queue = new SqliteItemQueue(db);
+  const rows = new ChunkStatements(db);
+  const queue = new SqliteChunkQueue(db, rows);
+  const sweeper = new LeaseSweeper(db, rows);
+  const chunks = createBatchChunks(db);
   const q = {
     batchById: db.prepare(`SELECT * FROM batches WHERE id = ?`),
     batchInProject: db.prepare(`SELECT * FROM batches WHERE id = ? AND project = ?`),
     fileInProject: db.prepare(`SELECT * FROM files WHERE id = ? AND project = ?`),
-    // Probed every supervisor tick for each running batch.
-    hasPending: db.prepare(`SELECT 1 FROM items WHERE batch_id = ? AND state = 'pending' LIMIT 1`),
-    hasUnfinished: db.prepare(
-      `SELECT 1 FROM items WHERE batch_id = ? AND state IN ('pending', 'queued', 'leased') LIMIT 1`,
-    ),
   };
   const getBatchRow = (id: string) => q.batchById.get(id) as BatchRow | undefined;
 
@@ -92,43 +93,25 @@ export function createSqliteStore(path: string): Store {
       const row = getBatchRow(id);
       return row ? rowToBatch(row) : null;
     },
-    resetIngest: async (batchId) => {
-      db.prepare(`DELETE FROM items WHERE batch_id = ?`).run(batchId);
-    },
-    insertItems: async (batchId, endpoint, deadlineMs, items) =>
-      insertItems(db, batchId, endpoint, deadlineMs, items),
+    ...chunks,
     markInProgress: async (batchId, total, model, nowMs) =>
       markInProgress(db, batchId, total, model, nowMs),
     markFailed: async (batchId, errors, nowMs) => markFailed(db, batchId, errors, nowMs),
-    queuePendingItems: async (batchId, limit) =>
-      db
-        .prepare(
-          `UPDATE items SET state = 'queued' WHERE item_id IN
-             (SELECT item_id FROM items WHERE batch_id = ? AND state = 'pending' LIMIT ?)`,
-        )
-        .run(batchId, limit).changes,
-    hasPendingItems: async (batchId) => q.hasPending.get(batchId) !== undefined,
-    stopUnstartedItems: async (batchId, state) =>
-      db
-        .prepare(`UPDATE items SET state = ? WHERE batch_id = ? AND state IN ('pending', 'queued')`)
-        .run(state, batchId).changes,
-    // An existence probe, not a count: counting 100,000 queued items each tick costs ~13 ms.
-    hasUnfinishedItems: async (batchId) => q.hasUnfinished.get(batchId) !== undefined,
     markFinalizing: async (batchId, nowMs) => {
       db.prepare(
         `UPDATE batches SET status = 'finalizing', finalizing_at_ms = COALESCE(finalizing_at_ms, ?) WHERE id = ? AND status = 'in_progress'`,
       ).run(nowMs, batchId);
     },
-    finishedItems: (batchId, pageSize) => finishedItems(db, batchId, pageSize),
     completeBatch: async (batchId, status, files, nowMs) =>
       completeBatch(db, batchId, status, files, nowMs),
 
-    claimItems: async (upstream, limit, leaseMs, nowMs) =>
-      queue.claim(upstream, limit, leaseMs, nowMs),
-    markSent: async (items) => queue.markSent(items),
-    recordOutcomes: async (outcomes, nowMs) => queue.record(outcomes, nowMs),
-    releaseLeases: async (nowMs, opts) =>
-      queue.releaseLeases(nowMs, opts.all, opts.poisonAfter, opts.suspectDelayMs),
+    claimChunks: async (upstream, limits, leaseMs, nowMs) =>
+      queue.claim(upstream, limits, leaseMs, nowMs),
+    renewLeases: async (leases, untilMs) => queue.renew(leases, untilMs),
+    markSent: async (lines) => queue.markSent(lines),
+    applicableOutcomes: async (outcomes) => queue.applicable(outcomes),
+    recordOutcomes: async (outcomes, spools, nowMs) => queue.record(outcomes, spools, nowMs),
+    releaseLeases: async (nowMs, opts) => sweeper.sweep(nowMs, opts),
     close: async () => {
       db.close();
     },
@@ -192,40 +175,11 @@ function requestCancel(
       nowMs,
       id,
     );
+    // One row per chunk of up to CHUNK_MAX_LINES lines: a 1,000,000-line batch is ~8,000 rows.
     db.prepare(
-      `UPDATE items SET state = 'cancelled' WHERE batch_id = ? AND state IN ('pending', 'queued')`,
+      `UPDATE chunks SET state = 'cancelled' WHERE batch_id = ? AND state IN ('pending', 'queued')`,
     ).run(id);
     return { ...batch, status: 'cancelling' as const, cancelling_at_ms: nowMs };
-  })();
-}
-
-function insertItems(
-  db: Database,
-  batchId: string,
-  endpoint: string,
-  deadlineMs: number,
-  items: NewItem[],
-): number[] {
-  const insert = db.prepare(
-    `INSERT OR IGNORE INTO items (batch_id, line_no, custom_id, endpoint, upstream, model, body, deadline_ms, state)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
-  );
-  return db.transaction(() => {
-    const duplicates: number[] = [];
-    for (const it of items) {
-      const r = insert.run(
-        batchId,
-        it.line_no,
-        it.custom_id,
-        endpoint,
-        it.upstream,
-        it.model,
-        it.body,
-        deadlineMs,
-      );
-      if (r.changes === 0) duplicates.push(it.line_no);
-    }
-    return duplicates;
   })();
 }
 
@@ -250,26 +204,8 @@ function markFailed(db: Database, batchId: string, errors: BatchError[], nowMs: 
     db.prepare(
       `UPDATE batches SET status = 'failed', failed_at_ms = ?, errors = ? WHERE id = ?`,
     ).run(nowMs, JSON.stringify(errors), batchId);
-    db.prepare(`DELETE FROM items WHERE batch_id = ?`).run(batchId);
+    db.prepare(`DELETE FROM chunks WHERE batch_id = ?`).run(batchId);
   })();
-}
-
-async function* finishedItems(
-  db: Database,
-  batchId: string,
-  pageSize: number,
-): AsyncGenerator<FinishedItem> {
-  const page = db.prepare(
-    `SELECT item_id, custom_id, state, status_code, request_id, response_body, error_code, error_message
-     FROM items WHERE batch_id = ? AND item_id > ? ORDER BY item_id LIMIT ?`,
-  );
-  let after = 0;
-  for (;;) {
-    const rows = page.all(batchId, after, pageSize) as (FinishedItem & { item_id: number })[];
-    if (rows.length === 0) return;
-    for (const row of rows) yield row;
-    after = rows[rows.length - 1]?.item_id ?? after;
-  }
 }
 
 function completeBatch(
@@ -288,7 +224,8 @@ function completeBatch(
     if (files.output) insertFileRow(db, files.output);
     if (files.error) insertFileRow(db, files.error);
     db.prepare(
-      `UPDATE batches SET status = ?, ${stampColumn} = ?, output_file_id = ?, error_file_id = ? WHERE id = ?`,
+      `UPDATE batches SET status = ?, ${stampColumn} = ?, output_file_id = ?, error_file_id = ?,
+         reserved_output_file_id = NULL, reserved_error_file_id = NULL WHERE id = ?`,
     ).run(status, nowMs, files.output?.id ?? null, files.error?.id ?? null, batchId);
   })();
 }
