@@ -221,7 +221,9 @@ export class Dispatcher {
   }
 
   /** Adds a claimed chunk's lines to the local queue (a chunk that cannot be read goes back). */
-  async #take(chunk: Awaited<ReturnType<EngineDeps['store']['claimChunks']>>[number]): Promise<void> {
+  async #take(
+    chunk: Awaited<ReturnType<EngineDeps['store']['claimChunks']>>[number],
+  ): Promise<void> {
     const lease = { chunk_id: chunk.chunk_id, lease_gen: chunk.lease_gen };
     let items: ClaimedItem[];
     try {

@@ -47,6 +47,12 @@ export async function finalizeBatch(deps: EngineDeps, batch: BatchRecord): Promi
   );
   await blobs.removeSpool(spoolKey(batch.id, 'output'));
   await blobs.removeSpool(spoolKey(batch.id, 'error'));
+  // Its input file was deleted (or expired) while the batch ran: the blob was kept until now.
+  if (
+    !(await store.getFile(batch.project, batch.input_file_id)) &&
+    !(await store.fileInUse(batch.input_file_id))
+  )
+    await blobs.remove(batch.input_file_id);
   return status;
 }
 

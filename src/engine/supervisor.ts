@@ -160,6 +160,7 @@ export class Supervisor {
     const now = clock.nowMs();
     if (now - this.#lastFileSweepMs < FILE_SWEEP_EVERY_MS) return;
     this.#lastFileSweepMs = now;
-    for (const id of await store.deleteExpiredFiles(now, 1_000)) await blobs.remove(id);
+    for (const id of await store.deleteExpiredFiles(now, 1_000))
+      if (!(await store.fileInUse(id))) await blobs.remove(id);
   }
 }

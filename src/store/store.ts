@@ -53,6 +53,8 @@ export interface Store {
   getFile(project: string, id: string): Promise<FileRecord | null>;
   listFiles(project: string, query: FileListQuery): Promise<FileRecord[]>;
   deleteFile(project: string, id: string): Promise<boolean>;
+  /** True while a batch that has not ended reads this file (its lines stay in the blob). */
+  fileInUse(id: string): Promise<boolean>;
   /** Removes expired file rows and returns their ids (the caller deletes the blobs). */
   deleteExpiredFiles(nowMs: number, limit: number): Promise<string[]>;
 
@@ -97,7 +99,11 @@ export interface Store {
   /** True when a line of the batch ended `batch_expired` (the batch ends `expired`). */
   hasExpiredLines(batchId: string): Promise<boolean>;
   /** Chunks of the batch that ended with lines not run, page by page after `afterChunkId`. */
-  unrunChunks(batchId: string, afterChunkId: number, limit: number): Promise<(UnrunChunk & { chunk_id: number })[]>;
+  unrunChunks(
+    batchId: string,
+    afterChunkId: number,
+    limit: number,
+  ): Promise<(UnrunChunk & { chunk_id: number })[]>;
   /**
    * The file ids this batch's finalizing publishes, chosen once so a finalize cut short by a crash
    * publishes under the same ids again (no orphan files).

@@ -196,7 +196,10 @@ describe('chunk queue', () => {
     await addBatch(store, 'b', 1000, 3);
     await start(store, 'b');
     const [chunk] = await claim(store, 0);
-    await record(store, [answered(chunk!, 0), { kind: 'release', ...line(chunk!, 0), refund_attempt: true }]);
+    await record(store, [
+      answered(chunk!, 0),
+      { kind: 'release', ...line(chunk!, 0), refund_attempt: true },
+    ]);
     const [again] = await claim(store, 10);
     expect(again!.attempts).toBe(1);
     expect(hasBit(again!.done, 0)).toBe(true);
@@ -217,7 +220,8 @@ describe('chunk queue', () => {
       await record(store, [{ kind: 'sent', ...line(alone, 0) }]);
       await sweep(store, round * 100 + 50, false);
       // The rest of the chunk was never sent: it is not charged.
-      for (const c of claimed.filter((x) => x !== alone)) await record(store, [{ kind: 'release', ...line(c, 0), refund_attempt: true }]);
+      for (const c of claimed.filter((x) => x !== alone))
+        await record(store, [{ kind: 'release', ...line(c, 0), refund_attempt: true }]);
     }
     const left = await claim(store, 1_000);
     expect(left.every((c) => c.offsets.length === 3)).toBe(true);
@@ -294,6 +298,8 @@ describe('chunk queue', () => {
     expect(await store.hasUnfinishedItems('b')).toBe(true);
     await record(store, [answered(leased!, 0), answered(leased!, 1)]);
     expect(await store.hasUnfinishedItems('b')).toBe(false);
-    expect(await store.unrunChunks('b', 0, 10)).toMatchObject([{ state: 'cancelled', byte_start: 20 }]);
+    expect(await store.unrunChunks('b', 0, 10)).toMatchObject([
+      { state: 'cancelled', byte_start: 20 },
+    ]);
   });
 });

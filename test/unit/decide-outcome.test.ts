@@ -156,7 +156,11 @@ describe('decideFromResponse', () => {
       policy,
       NOW,
     );
-    expect(view(d.outcome)).toMatchObject({ kind: 'response', succeeded: false, status_code: status });
+    expect(view(d.outcome)).toMatchObject({
+      kind: 'response',
+      succeeded: false,
+      status_code: status,
+    });
   });
 
   it('retries a 500 below maximumAttempts without refunding the attempt, after a backoff delay', () => {

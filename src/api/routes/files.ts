@@ -73,7 +73,8 @@ export function filesRoutes(deps: ApiDeps): Hono<ApiEnv> {
   app.delete('/:id', async (c) => {
     const id = c.req.param('id');
     if (!(await deps.store.deleteFile(c.get('project'), id))) throw fileNotFound(id);
-    await deps.blobs.remove(id);
+    // A running batch reads its lines from its input file: the blob goes when the batch ends.
+    if (!(await deps.store.fileInUse(id))) await deps.blobs.remove(id);
     return c.json({ id, object: 'file', deleted: true });
   });
 

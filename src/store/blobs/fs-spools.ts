@@ -45,7 +45,12 @@ export function createFsSpools(
       const h = await handle(key);
       let written = 0;
       while (written < data.length) {
-        const { bytesWritten } = await h.write(data, written, data.length - written, position + written);
+        const { bytesWritten } = await h.write(
+          data,
+          written,
+          data.length - written,
+          position + written,
+        );
         written += bytesWritten;
       }
     },

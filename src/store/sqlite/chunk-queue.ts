@@ -4,7 +4,8 @@ import type { ChunkLease, ClaimedChunk, ItemOutcome, LineKey } from '../../domai
 import { addUsage } from '../../domain/usage.ts';
 import { bitmapOf, countBits, hasBit, setBit } from '../../lib/bitmap.ts';
 import type { SpoolLengths } from '../store.ts';
-import { ChunkStatements, deltaFor, type BatchDelta, type LoadedChunk } from './chunk-rows.ts';
+import type { ChunkStatements} from './chunk-rows.ts';
+import { deltaFor, type BatchDelta, type LoadedChunk } from './chunk-rows.ts';
 
 /** Most chunks one claim looks at (the window that sums their lines is bounded by it). */
 const CLAIM_SCAN = 256;
@@ -73,8 +74,12 @@ export class SqliteChunkQueue {
     this.#batchInfo = db.prepare(`SELECT input_file_id, endpoint FROM batches WHERE id = ?`);
     const fenced = `WHERE chunk_id = @chunk_id AND lease_gen = @lease_gen AND state = 'leased'`;
     this.#renew = db.prepare(`UPDATE chunks SET lease_expires_ms = @until ${fenced}`);
-    this.#leaseOf = db.prepare(`SELECT state, lease_gen, line_count, done FROM chunks WHERE chunk_id = ?`);
-    this.#writeMaps = db.prepare(`UPDATE chunks SET done = @done, sent = @sent WHERE chunk_id = @chunk_id`);
+    this.#leaseOf = db.prepare(
+      `SELECT state, lease_gen, line_count, done FROM chunks WHERE chunk_id = ?`,
+    );
+    this.#writeMaps = db.prepare(
+      `UPDATE chunks SET done = @done, sent = @sent WHERE chunk_id = @chunk_id`,
+    );
     this.#finish = db.prepare(`
       UPDATE chunks SET state = 'done', done = @done, sent = NULL, lease_expires_ms = NULL
       WHERE chunk_id = @chunk_id`);
@@ -230,17 +235,22 @@ export class SqliteChunkQueue {
     deltas: Map<string, BatchDelta>,
   ): void {
     const chunk = this.#held(chunks, o);
-    // The recorder wrote spool lines for these outcomes: one that no longer applies must undo
-    // the whole group (the recorder filters again and retries).
-    if (!chunk || hasBit(chunk.done, o.index)) throw new StaleOutcomeError(o);
+    if (!chunk) throw new StaleOutcomeError(o);
     if (o.kind === 'sent') {
-      setBit(chunk.sent, o.index);
+      setBit(chunk.sent, o.index); // moot, and harmless, once the line is done
       return;
     }
+    // The recorder wrote spool lines for these outcomes: one that no longer applies must undo
+    // the whole group (the recorder filters again and retries).
+    if (hasBit(chunk.done, o.index)) throw new StaleOutcomeError(o);
     if (o.kind === 'retry') {
       const refund = o.refund_attempt ? 1 : 0;
       if (chunk.offsets.length === 1) {
-        requeues.set(chunk.chunk_id, { not_before_ms: o.not_before_ms, refund, last_error: o.last_error });
+        requeues.set(chunk.chunk_id, {
+          not_before_ms: o.not_before_ms,
+          refund,
+          last_error: o.last_error,
+        });
         return;
       }
       this.#rows.splitLine(chunk, o.index, {

@@ -1,7 +1,15 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { hasBit, setBit } from '../../lib/bitmap.ts';
 import type { LeaseSweep } from '../store.ts';
-import { ChunkStatements, deltaFor, loadChunk, type BatchDelta, type ChunkRow, type LoadedChunk } from './chunk-rows.ts';
+import type {
+  ChunkStatements} from './chunk-rows.ts';
+import {
+  deltaFor,
+  loadChunk,
+  type BatchDelta,
+  type ChunkRow,
+  type LoadedChunk,
+} from './chunk-rows.ts';
 
 export interface SweepOptions {
   all: boolean;

@@ -54,6 +54,12 @@ export function createSqliteStore(path: string): Store {
     getFile: async (project, id) =>
       (q.fileInProject.get(id, project) as FileRecord | undefined) ?? null,
     listFiles: async (project, query) => listFiles(db, project, query),
+    fileInUse: async (id) =>
+      db
+        .prepare(
+          `SELECT 1 FROM batches WHERE input_file_id = ? AND status IN ('validating', 'in_progress', 'cancelling', 'finalizing') LIMIT 1`,
+        )
+        .get(id) !== undefined,
     deleteFile: async (project, id) =>
       db.prepare(`DELETE FROM files WHERE id = ? AND project = ?`).run(id, project).changes === 1,
     deleteExpiredFiles: async (nowMs, limit) =>
