@@ -15,6 +15,8 @@ const IDLE_WAIT_MS = 1_000;
 const ADMISSION_SCAN = 64;
 /** Request bodies claimed ahead are held in memory up to about this much (large vision lines). */
 const CLAIM_AHEAD_BYTES = 16 * 1024 * 1024;
+/** How long a stopped batch is remembered (longer than any claim takes to read its chunk). */
+const STOPPED_MEMORY_MS = 10 * 60_000;
 
 /** A chunk this dispatcher holds the lease of, and how many of its lines are still with it. */
 interface HeldChunk {
@@ -51,6 +53,11 @@ export class Dispatcher {
   readonly #wake = new WakeSignal();
   readonly #inFlight = new Set<InFlight>();
   readonly #held = new Map<number, HeldChunk>();
+  /**
+   * Batches cancelled or expired: a chunk of theirs claimed just before, still being read when
+   * the stop came, must not send its lines when it arrives.
+   */
+  readonly #stoppedBatches = new Map<string, { reason: 'cancelled' | 'expired'; atMs: number }>();
   #lastRenewMs = 0;
   #realtimeInFlight = 0;
   /** Earliest not_before of the retries this dispatcher scheduled. */
@@ -88,6 +95,7 @@ export class Dispatcher {
     while (!signal.aborted) {
       try {
         this.#abortOverdue();
+        this.#pruneStopped();
         await this.#renewLeases();
         const waitMs = await this.#fill();
         await this.#wake.wait(waitMs, signal);
@@ -117,7 +125,20 @@ export class Dispatcher {
 
   /** Drops claimed-but-unsent items of a batch that was cancelled or expired: they never run. */
   dropUnsent(batchId: string, reason: 'cancelled' | 'expired'): void {
+    this.#stoppedBatches.set(batchId, { reason, atMs: this.#deps.clock.nowMs() });
     for (const item of this.#takeLocal((i) => i.batch_id === batchId)) this.#stopped(item, reason);
+  }
+
+  /** Why a batch's lines must not go out any more, if they must not (see dropUnsent). */
+  #stopReason(batchId: string): 'cancelled' | 'expired' | undefined {
+    return this.#stoppedBatches.get(batchId)?.reason;
+  }
+
+  /** Forgets stopped batches after a while: by then none of their chunks can still be claimed. */
+  #pruneStopped(): void {
+    const cutoff = this.#deps.clock.nowMs() - STOPPED_MEMORY_MS;
+    for (const [id, s] of this.#stoppedBatches)
+      if (s.atMs < cutoff) this.#stoppedBatches.delete(id);
   }
 
   /** Forgets chunks whose lease was taken back (it ran out): their lines are no longer ours. */
@@ -237,6 +258,11 @@ export class Dispatcher {
       return;
     }
     this.#held.set(chunk.chunk_id, { lease, open: items.length });
+    const stop = this.#stopReason(chunk.batch_id);
+    if (stop) {
+      for (const item of items) this.#stopped(item, stop);
+      return;
+    }
     for (const item of items) this.#localBytes += item.body.length;
     this.#local.push(...items);
   }
@@ -273,7 +299,14 @@ export class Dispatcher {
     const waitMs = this.#admit(admitted);
     const suspects = admitted.filter(([item]) => item.suspect);
     if (suspects.length > 0) await this.#deps.store.markSent(suspects.map(([item]) => item));
-    for (const [item, reservation] of admitted) this.#start(item, reservation);
+    for (const [item, reservation] of admitted) {
+      const stop = this.#stopReason(item.batch_id);
+      if (stop === undefined) this.#start(item, reservation);
+      else {
+        this.scheduler.settle(reservation, NOT_SENT, this.inFlightCount);
+        this.#stopped(item, stop);
+      }
+    }
     return waitMs;
   }
 
@@ -341,11 +374,7 @@ export class Dispatcher {
     } catch (err) {
       const reason = stopSignal.reason as StopReason | undefined;
       if (stopSignal.aborted && reason !== 'timeout') {
-        this.scheduler.settle(
-          reservation,
-          { status: null, headers: null, usage: null, retryAfterMs: null, overloaded: false },
-          this.inFlightCount,
-        );
+        this.scheduler.settle(reservation, NOT_SENT, this.inFlightCount);
         return this.#stopped(item, reason ?? 'shutdown');
       }
       const error =
@@ -397,6 +426,15 @@ export class Dispatcher {
     this.#closeLine(item);
   }
 }
+
+/** How a reservation settles when its request never went out. */
+const NOT_SENT: SendResult = {
+  status: null,
+  headers: null,
+  usage: null,
+  retryAfterMs: null,
+  overloaded: false,
+};
 
 function toProviderError(err: unknown): ProviderError {
   if (err instanceof ProviderError) return err;

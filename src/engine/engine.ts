@@ -24,6 +24,8 @@ export interface UpstreamStatus extends UpstreamSchedulerSnapshot, DispatcherSta
 export interface EngineFacade {
   /** A batch was created or cancelled: look at it now rather than at the next tick. */
   notify(): void;
+  /** A batch is now cancelling: its claimed, unsent lines never go out (not even until the next tick). */
+  cancelled(batchId: string): void;
   /**
    * Waits until a real-time request to `upstream` may go (same limits as batch traffic, ahead of
    * it); returns the function to call with the answer.
@@ -125,6 +127,10 @@ export function createEngine(deps: EngineDeps): Engine {
     // Idempotent: serve stops the engine at the signal, and runtime.close() stops it again.
     stop: () => (stopping ??= stopOnce()),
     notify: () => supervisorWake.wake(),
+    cancelled: (batchId) => {
+      for (const d of dispatchers.values()) d.dropUnsent(batchId, 'cancelled');
+      supervisorWake.wake();
+    },
     admitRealtime: async (upstream, model, body, signal) => {
       const dispatcher = dispatchers.get(upstream);
       if (!dispatcher) return () => undefined;

@@ -54,7 +54,8 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
     if (cancelEffect(batch.status) === 'conflict') {
       throw new AppError('conflict', `Cannot cancel a batch with status '${batch.status}'.`);
     }
-    deps.engine.notify();
+    if (batch.status === 'cancelling') deps.engine.cancelled(batch.id);
+    else deps.engine.notify();
     return c.json(toBatchObject(batch));
   });
 

@@ -4,7 +4,7 @@ import type { ChunkLease, ClaimedChunk, ItemOutcome, LineKey } from '../../domai
 import { addUsage } from '../../domain/usage.ts';
 import { bitmapOf, countBits, hasBit, setBit } from '../../lib/bitmap.ts';
 import type { SpoolLengths } from '../store.ts';
-import type { ChunkStatements} from './chunk-rows.ts';
+import type { ChunkStatements } from './chunk-rows.ts';
 import { deltaFor, type BatchDelta, type LoadedChunk } from './chunk-rows.ts';
 
 /** Most chunks one claim looks at (the window that sums their lines is bounded by it). */

@@ -1,8 +1,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { hasBit, setBit } from '../../lib/bitmap.ts';
 import type { LeaseSweep } from '../store.ts';
-import type {
-  ChunkStatements} from './chunk-rows.ts';
+import type { ChunkStatements } from './chunk-rows.ts';
 import {
   deltaFor,
   loadChunk,
