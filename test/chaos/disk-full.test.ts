@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSimulator, type Simulator } from '../../src/simulator/simulator.ts';
 import type { ServerProcess } from '../helpers/server-process.ts';
+import { recordedLines, undoneLines } from '../helpers/store-peek.ts';
 import { check, formatReport } from './harness/checker.ts';
 import {
   FAST_ENGINE_ENV,
@@ -145,16 +146,8 @@ describe('disk full (data dir on a 20 MiB tmpfs)', () => {
     const client = clientFor(server.baseURL);
     const ids = Array.from({ length: 1_500 }, (_, i) => `a-${i}`);
     const { batchId } = await submitBatch(client, jsonlOf(ids.map((id) => taggedLine(id))));
-    const recorded = () =>
-      withDb(
-        dataDir,
-        (db) =>
-          (
-            db
-              .prepare(`SELECT COUNT(*) AS n FROM items WHERE batch_id = ? AND state = 'succeeded'`)
-              .get(batchId) as { n: number }
-          ).n,
-      );
+    // Succeeded lines committed so far: the output spool up to its committed length.
+    const recorded = () => recordedLines(dataDir, batchId).output.length;
     await waitUntil(() => recorded() >= 100, 60_000, 'the batch to be under way', 5);
     const filler = fillDisk(mountDir);
     const atFull = recorded();
@@ -191,18 +184,18 @@ describe('disk full (data dir on a 20 MiB tmpfs)', () => {
     const client = clientFor(server.baseURL);
     const ids = Array.from({ length: 1_500 }, (_, i) => `b-${i}`);
     const { batchId } = await submitBatch(client, jsonlOf(ids.map((id) => taggedLine(id))));
-    const state = () =>
+    const status = () =>
       withDb(dataDir, (db) => {
         const b = db.prepare(`SELECT status FROM batches WHERE id = ?`).get(batchId) as {
           status: string;
         };
-        const open = db
-          .prepare(
-            `SELECT COUNT(*) AS n FROM items WHERE batch_id = ? AND state IN ('queued', 'leased', 'pending')`,
-          )
-          .get(batchId) as { n: number };
-        return { status: b.status, open: open.n };
+        return b.status;
       });
+    // Lines with no recorded outcome yet: unfinished lines of pending, queued or leased chunks.
+    const state = () => ({
+      status: status(),
+      open: undoneLines(dataDir, batchId, ['pending', 'queued', 'leased']),
+    });
     // Fill the disk the moment the last result is recorded: the supervisor (2 s tick) has not
     // started finalizing yet, so the output file is written onto a full disk.
     await waitUntil(
@@ -211,7 +204,7 @@ describe('disk full (data dir on a 20 MiB tmpfs)', () => {
         return s.status !== 'validating' && s.open === 0;
       },
       90_000,
-      'every item recorded',
+      'every line recorded',
       2,
     );
     const filler = fillDisk(mountDir);

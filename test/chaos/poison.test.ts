@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSimulator, type Simulator } from '../../src/simulator/simulator.ts';
 import type { ServerProcess } from '../helpers/server-process.ts';
+import { leasedLines, recordedLines } from '../helpers/store-peek.ts';
 import { callsById, check, formatReport } from './harness/checker.ts';
 import {
   FAST_ENGINE_ENV,
@@ -16,7 +17,6 @@ import {
   tempDir,
   waitTerminal,
   waitUntil,
-  withDb,
 } from './harness/chaos-env.ts';
 
 /**
@@ -31,31 +31,23 @@ import {
 
 const POISON_AFTER = 3;
 
-function countState(dataDir: string, batchId: string, state: string): number {
-  return withDb(
-    dataDir,
-    (db) =>
-      (
-        db
-          .prepare(`SELECT COUNT(*) AS n FROM items WHERE batch_id = ? AND state = ?`)
-          .get(batchId, state) as { n: number }
-      ).n,
-  );
+/** Lines answered 2xx so far (the committed prefix of the batch's output spool). */
+function succeeded(dataDir: string, batchId: string): number {
+  return recordedLines(dataDir, batchId).output.length;
 }
 
-/** Lines whose current lease carries its sent mark (recorded ≤ ~10 ms after the send). */
+/** Lines leased with no recorded outcome (undone lines of leased chunks). */
+function leased(dataDir: string, batchId: string): number {
+  return leasedLines(dataDir, batchId).length;
+}
+
+/**
+ * Leased lines whose custom_id starts with `prefix` and whose sent mark under the current lease
+ * is committed (≤ ~10 ms after the send; before it for a chunk that already lost a lease).
+ */
 function markedSent(dataDir: string, batchId: string, prefix: string): number {
-  return withDb(
-    dataDir,
-    (db) =>
-      (
-        db
-          .prepare(
-            `SELECT COUNT(*) AS n FROM items WHERE batch_id = ? AND custom_id LIKE ? AND state = 'leased' AND sent_gen = lease_gen`,
-          )
-          .get(batchId, `${prefix}%`) as { n: number }
-      ).n,
-  );
+  return leasedLines(dataDir, batchId).filter((l) => l.sent && l.custom_id.startsWith(prefix))
+    .length;
 }
 
 describe('poison line', () => {
@@ -96,7 +88,7 @@ describe('poison line', () => {
       sim.calls().filter((c) => c.marker?.split(';').includes('id=poison')).length;
     // First run: let every other line finish, so only the poison line is in flight at each crash.
     await waitUntil(
-      () => poisonCalls() === 1 && countState(dataDir, batchId, 'succeeded') === others.length,
+      () => poisonCalls() === 1 && succeeded(dataDir, batchId) === others.length,
       30_000,
       'the other lines to finish while the poison line hangs',
     );
@@ -136,9 +128,10 @@ describe('poison line', () => {
   }, 120_000);
 
   it('never quarantines a line that was only claimed ahead and never sent upstream', async () => {
-    // Concurrency 2: the dispatcher claims 2 × 2 items, sends 2 (both hang) and keeps 2 claimed
-    // in memory. Each kill -9 costs all 4 a lease; lines 3 and 4 were never sent, so they cannot
-    // be what crashed the process, yet a lost lease is charged to them as well.
+    // Concurrency 2: the dispatcher claims the batch's one chunk (all 6 lines: a claim takes at
+    // least a whole chunk), sends 2 (both hang) and keeps the other 4 claimed in memory. Each
+    // kill -9 costs the whole chunk its lease; lines 3 to 6 were never sent, so they cannot be
+    // what crashed the process, yet they lose the lease as well.
     sim.reset();
     const dataDir = tempDir('poison-ahead');
     dirs.push(dataDir);
@@ -147,9 +140,10 @@ describe('poison line', () => {
     const lines = ids.map((id) => taggedLine(id, id.startsWith('hang') ? 'hang' : ''));
     let proc: ServerProcess = await servers.spawn(dataDir, env);
     const { batchId } = await submitBatch(clientFor(proc.baseURL), jsonlOf(lines));
-    // The first crash strikes with two lines in flight and two claimed ahead. After it, the two
-    // lines that were in flight are held back (SUSPECT_DELAY_MS × losses) while the others run
-    // and finish; the next crashes strike when the hanging lines are out again.
+    // The first crash strikes with two lines in flight and four claimed ahead. After it, the two
+    // lines that were in flight move into chunks of their own, held back (SUSPECT_DELAY_MS ×
+    // losses) while the others run and finish; the next crashes strike when the hanging lines
+    // are out again (two one-line chunks leased, nothing else).
     const hanging = (from: number) =>
       sim.calls().filter((c) => c.seq > from && /id=hang-/.test(c.marker ?? '')).length;
     for (let crash = 0; crash < POISON_AFTER; crash++) {
@@ -160,9 +154,9 @@ describe('poison line', () => {
           // The crash strikes with both requests out and their sent marks recorded (a crash
           // within ~10 ms of a first send is charged from the line's next crash on).
           markedSent(dataDir, batchId, 'hang-') === 2 &&
-          countState(dataDir, batchId, 'leased') === (crash === 0 ? 4 : 2),
+          leased(dataDir, batchId) === (crash === 0 ? ids.length : 2),
         60_000,
-        crash === 0 ? 'two lines in flight and two claimed ahead' : 'the two lines out again',
+        crash === 0 ? 'two lines in flight and four claimed ahead' : 'the two lines out again',
       );
       await killHard(proc);
       proc = await servers.spawn(dataDir, env);

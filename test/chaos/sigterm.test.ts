@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSimulator, type Simulator } from '../../src/simulator/simulator.ts';
+import { recordedLines, undoneLineCounts } from '../helpers/store-peek.ts';
 import { check, formatReport, idOfCall } from './harness/checker.ts';
 import {
   FAST_ENGINE_ENV,
@@ -13,7 +14,6 @@ import {
   tempDir,
   waitTerminal,
   waitUntil,
-  withDb,
 } from './harness/chaos-env.ts';
 import { createRandom } from './harness/prng.ts';
 
@@ -27,13 +27,13 @@ import { createRandom } from './harness/prng.ts';
 const AFTER_SIGNAL_MARGIN_MS = 250;
 const EXIT_MARGIN_MS = 5_000;
 
+/**
+ * The batch's lines as the store holds them: unfinished lines by the state of their chunk, and
+ * the lines recorded in the committed spools (or the published files).
+ */
 function counts(dataDir: string, batchId: string): Record<string, number> {
-  return withDb(dataDir, (db) => {
-    const rows = db
-      .prepare(`SELECT state, COUNT(*) AS n FROM items WHERE batch_id = ? GROUP BY state`)
-      .all(batchId) as { state: string; n: number }[];
-    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
-  });
+  const { output, error } = recordedLines(dataDir, batchId);
+  return { ...undoneLineCounts(dataDir, batchId), recorded: output.length + error.length };
 }
 
 interface SigtermRun {
@@ -135,7 +135,7 @@ describe('SIGTERM', () => {
         ? ` (first ${firstCallAfter.atMs - signalAtMs} ms after, ${String(idOfCall(firstCallAfter))})`
         : '') +
       ` callsWithinMargin(ms after signal)=[${withinMargin.join(',')}]` +
-      ` inFlightAtSignal≈${inFlightAtSignal} itemsAfterExit=${JSON.stringify(afterExit)} status=${batch.status}`;
+      ` inFlightAtSignal≈${inFlightAtSignal} linesAfterExit=${JSON.stringify(afterExit)} status=${batch.status}`;
     console.log(why);
     return {
       sim,

@@ -1,27 +1,24 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSimulator, type Simulator } from '../../src/simulator/simulator.ts';
+import { dbPath, recordedIds } from '../helpers/store-peek.ts';
 import { chatLine, writeJsonl } from '../helpers/test-server.ts';
 import { spawnCli, waitUntil } from '../sdk/helpers/child-run.ts';
 
 const LINES = 10_000;
 
-/** custom_ids whose result the run's database holds as recorded (0 before the table exists). */
-function recordedIds(dbPath: string): Set<string> {
-  if (!existsSync(dbPath)) return new Set();
-  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+/**
+ * custom_ids whose result the run's state holds as recorded: committed to its spools (or the
+ * published files). None before the database and its batch exist.
+ */
+function recordedIdsOf(stateDir: string): Set<string> {
+  if (!existsSync(dbPath(stateDir))) return new Set();
   try {
-    const rows = db
-      .prepare(`SELECT custom_id FROM items WHERE state IN ('succeeded', 'failed')`)
-      .all() as { custom_id: string }[];
-    return new Set(rows.map((r) => r.custom_id));
+    return recordedIds(stateDir);
   } catch {
     return new Set();
-  } finally {
-    db.close();
   }
 }
 
@@ -58,12 +55,11 @@ describe('openbatch run', () => {
     const args = ['run', input, '--upstream', `${simUrl}/v1`, '--state-dir', stateDir];
     const env = { OPENBATCH_TICK_MS: '50', OPENBATCH_UPSTREAM_MAX_CONCURRENCY: '16' };
     const first = spawnCli([...args, '-o', output, '--errors', errors], env);
-    const db = join(stateDir, 'openbatch.db');
-    await waitUntil(() => recordedIds(db).size >= 2_000, 60_000);
+    await waitUntil(() => recordedIdsOf(stateDir).size >= 2_000, 60_000);
     first.child.kill('SIGKILL');
     expect(await first.exited).toBe('SIGKILL');
     const callsAtKill = sim.calls().length;
-    const recorded = recordedIds(db);
+    const recorded = recordedIds(stateDir);
     expect(recorded.size).toBeLessThan(LINES);
 
     const second = spawnCli([...args, '-o', output, '--errors', errors, '--ordered'], env);

@@ -6,6 +6,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSimulator, type Simulator } from '../../src/simulator/simulator.ts';
 import { spawnServer } from '../helpers/server-process.ts';
+import { dbPath, leasedLines, recordedIds, undoneLines } from '../helpers/store-peek.ts';
 import { chatLine, readLines, waitForBatch, writeJsonl } from '../helpers/test-server.ts';
 
 const LINES = 2_000;
@@ -35,22 +36,6 @@ async function startAndRunUntil(client: OpenAI, ids: string[], completed: number
   return batch;
 }
 
-/** custom_ids in `states` as the database holds them. */
-function idsInState(dbPath: string, states: string[]): Set<string> {
-  const db = new Database(dbPath, { readonly: true });
-  try {
-    const marks = states.map(() => '?').join(', ');
-    const rows = db
-      .prepare(`SELECT custom_id FROM items WHERE state IN (${marks})`)
-      .all(...states) as {
-      custom_id: string;
-    }[];
-    return new Set(rows.map((r) => r.custom_id));
-  } finally {
-    db.close();
-  }
-}
-
 describe('restart after kill -9 in the middle of a batch', () => {
   let sim: Simulator;
   let simUrl: string;
@@ -78,9 +63,10 @@ describe('restart after kill -9 in the middle of a batch', () => {
     first.child.kill('SIGKILL');
     await first.exited;
     const callsAtKill = sim.calls().length;
-    const recorded = idsInState(join(dataDir, 'openbatch.db'), ['succeeded', 'failed']);
-    // Sent or claimed with no recorded outcome: the only lines that may be paid for twice.
-    const leasedAtKill = idsInState(join(dataDir, 'openbatch.db'), ['leased']);
+    // Recorded: committed to the batch's spools. Leased: lines of leased chunks not done, i.e.
+    // sent or claimed with no recorded outcome, the only lines that may be paid for twice.
+    const recorded = recordedIds(dataDir, batch.id);
+    const leasedAtKill = new Set(leasedLines(dataDir, batch.id).map((l) => l.custom_id));
     expect(recorded.size).toBeGreaterThan(0);
     expect(recorded.size).toBeLessThan(LINES);
 
@@ -136,12 +122,13 @@ describe('restart after kill -9 in the middle of a batch', () => {
     const batch = await startAndRunUntil(client, ids, 10);
     first.child.kill('SIGKILL');
     await first.exited;
-    // As if the process died between two release chunks: the batch is in_progress, yet most of
-    // its lines are still pending (never claimable until something releases them).
-    const db = new Database(join(dir, 'openbatch.db'));
-    const repended = db.prepare(`UPDATE items SET state = 'pending' WHERE state = 'queued'`).run();
+    // As if the process died between two releases of chunks: the batch is in_progress, yet most
+    // of its lines are still pending (never claimable until something releases them).
+    const db = new Database(dbPath(dir));
+    const repended = db.prepare(`UPDATE chunks SET state = 'pending' WHERE state = 'queued'`).run();
     db.close();
-    expect(repended.changes).toBeGreaterThan(100);
+    expect(repended.changes).toBeGreaterThan(0);
+    expect(undoneLines(dir, batch.id, ['pending'])).toBeGreaterThan(100);
 
     const second = await spawnServer(dir, { ...env, OPENBATCH_UPSTREAM_MAX_CONCURRENCY: '64' });
     try {

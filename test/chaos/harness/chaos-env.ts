@@ -2,10 +2,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import OpenAI, { toFile } from 'openai';
 import type { Simulator } from '../../../src/simulator/simulator.ts';
 import { spawnServer, type ServerProcess } from '../../helpers/server-process.ts';
+import { dbPath, leasedLines, recordedIds, withDb } from '../../helpers/store-peek.ts';
 import type { RequestCounts, ResultLine } from './checker.ts';
 
 /** Engine settings that make a spawned server react quickly (ticks, retries). */
@@ -164,37 +164,22 @@ export async function resultsOf(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Database peeks (read-only connections; the server may be running or dead).
+// Database peeks (read-only connections; the server may be running or dead): test/helpers/store-peek.ts.
 
-export function dbPath(dataDir: string): string {
-  return join(dataDir, 'openbatch.db');
-}
+export { dbPath, withDb };
 
-export function withDb<T>(dataDir: string, use: (db: Database.Database) => T): T {
-  const db = new Database(dbPath(dataDir), { readonly: true, fileMustExist: true });
-  try {
-    return use(db);
-  } finally {
-    db.close();
-  }
-}
-
-/** custom_ids that are leased (no outcome recorded) and recorded (succeeded/failed). */
+/**
+ * custom_ids leased with no recorded outcome (undone lines of leased chunks: in flight, or
+ * claimed ahead) and recorded (in the committed spools or published files, or quarantined).
+ */
 export function itemStates(
   dataDir: string,
   batchId: string,
 ): { leased: Set<string>; recorded: Set<string> } {
-  return withDb(dataDir, (db) => {
-    const rows = db
-      .prepare(
-        `SELECT custom_id, state FROM items WHERE batch_id = ? AND state IN ('leased', 'succeeded', 'failed')`,
-      )
-      .all(batchId) as { custom_id: string; state: string }[];
-    const leased = new Set<string>();
-    const recorded = new Set<string>();
-    for (const r of rows) (r.state === 'leased' ? leased : recorded).add(r.custom_id);
-    return { leased, recorded };
-  });
+  return {
+    leased: new Set(leasedLines(dataDir, batchId).map((l) => l.custom_id)),
+    recorded: recordedIds(dataDir, batchId),
+  };
 }
 
 export function integrityCheck(dataDir: string): string {
