@@ -14,8 +14,8 @@ import {
   tempDir,
   waitTerminal,
   waitUntil,
-  withDb,
 } from './harness/chaos-env.ts';
+import { undoneLines } from '../helpers/store-peek.ts';
 import { createRandom } from './harness/prng.ts';
 
 /**
@@ -61,15 +61,7 @@ describe('freeze past the lease (SIGSTOP / SIGCONT)', () => {
     const stoppedAt = Date.now();
     const callsAtStop = sim.calls().length;
     await sleep(LEASE_MS + 3_500);
-    const leasedWhileFrozen = withDb(
-      dataDir,
-      (db) =>
-        (
-          db.prepare(`SELECT COUNT(*) AS n FROM items WHERE state = 'leased'`).get() as {
-            n: number;
-          }
-        ).n,
-    );
+    const leasedWhileFrozen = undoneLines(dataDir, batchId, ['leased']);
     proc.child.kill('SIGCONT');
     const batch = await waitTerminal(client, batchId, 120_000);
     const { output, errors, counts } = await resultsOf(client, batch);
