@@ -1,8 +1,9 @@
-import type { ChunkLease, ClaimedItem } from '../domain/records.ts';
+import type { ChunkLease, ClaimedChunk, ClaimedItem } from '../domain/records.ts';
 import { coerceError } from '../lib/coerce-error.ts';
 import { WakeSignal } from '../lib/wake-signal.ts';
 import { ProviderError, type UpstreamResponse } from '../providers/provider.ts';
 import { loadChunkLines } from './chunk-lines-loader.ts';
+import { ClaimedLines } from './claimed-lines.ts';
 import { decideFromError, decideFromResponse, type Decision } from './decide-outcome.ts';
 import { notRunLine } from './output-lines.ts';
 import type { EngineDeps } from './engine-deps.ts';
@@ -15,14 +16,6 @@ const IDLE_WAIT_MS = 1_000;
 const ADMISSION_SCAN = 64;
 /** Request bodies claimed ahead are held in memory up to about this much (large vision lines). */
 const CLAIM_AHEAD_BYTES = 16 * 1024 * 1024;
-/** How long a stopped batch is remembered (longer than any claim takes to read its chunk). */
-const STOPPED_MEMORY_MS = 10 * 60_000;
-
-/** A chunk this dispatcher holds the lease of, and how many of its lines are still with it. */
-interface HeldChunk {
-  lease: ChunkLease;
-  open: number;
-}
 
 type StopReason = 'cancelled' | 'expired' | 'shutdown' | 'timeout';
 
@@ -52,19 +45,12 @@ export class Dispatcher {
   readonly #meter: ThroughputMeter;
   readonly #wake = new WakeSignal();
   readonly #inFlight = new Set<InFlight>();
-  readonly #held = new Map<number, HeldChunk>();
-  /**
-   * Batches cancelled or expired: a chunk of theirs claimed just before, still being read when
-   * the stop came, must not send its lines when it arrives.
-   */
-  readonly #stoppedBatches = new Map<string, { reason: 'cancelled' | 'expired'; atMs: number }>();
+  /** Claimed ahead, not yet sent: claiming ahead keeps claim transactions rare. */
+  readonly #claimed = new ClaimedLines();
   #lastRenewMs = 0;
   #realtimeInFlight = 0;
   /** Earliest not_before of the retries this dispatcher scheduled. */
   #nextRetryMs = Infinity;
-  /** Claimed but not yet sent: claiming ahead keeps claim transactions rare. */
-  #local: ClaimedItem[] = [];
-  #localBytes = 0;
 
   constructor(
     deps: EngineDeps,
@@ -87,7 +73,7 @@ export class Dispatcher {
   }
 
   get claimedCount(): number {
-    return this.#local.length;
+    return this.#claimed.length;
   }
 
   /** Claims and sends until `signal` aborts; then waits for in-flight calls (see `drain`). */
@@ -95,7 +81,7 @@ export class Dispatcher {
     while (!signal.aborted) {
       try {
         this.#abortOverdue();
-        this.#pruneStopped();
+        this.#claimed.pruneStopped(this.#deps.clock.nowMs());
         await this.#renewLeases();
         const waitMs = await this.#fill();
         await this.#wake.wait(waitMs, signal);
@@ -111,55 +97,26 @@ export class Dispatcher {
 
   /** Releases claimed items, waits up to `graceMs` for in-flight calls, then aborts the rest. */
   async drain(graceMs: number): Promise<void> {
-    this.#takeLocal(() => true);
+    this.#claimed.take(() => true);
     const { clock } = this.#deps;
     const deadline = clock.nowMs() + graceMs;
     while (this.#inFlight.size > 0 && clock.nowMs() < deadline) await clock.sleep(20);
     for (const flight of this.#inFlight) flight.controller.abort('shutdown' satisfies StopReason);
     while (this.#inFlight.size > 0) await clock.sleep(5);
     // Whatever is not done goes back to the queue with its attempt refunded.
-    for (const { lease } of this.#held.values())
+    for (const lease of this.#claimed.releaseAll())
       this.#recorder.push({ kind: 'release', ...lease, refund_attempt: true });
-    this.#held.clear();
   }
 
   /** Drops claimed-but-unsent items of a batch that was cancelled or expired: they never run. */
   dropUnsent(batchId: string, reason: 'cancelled' | 'expired'): void {
-    this.#stoppedBatches.set(batchId, { reason, atMs: this.#deps.clock.nowMs() });
-    for (const item of this.#takeLocal((i) => i.batch_id === batchId)) this.#stopped(item, reason);
-  }
-
-  /** Why a batch's lines must not go out any more, if they must not (see dropUnsent). */
-  #stopReason(batchId: string): 'cancelled' | 'expired' | undefined {
-    return this.#stoppedBatches.get(batchId)?.reason;
-  }
-
-  /** Forgets stopped batches after a while: by then none of their chunks can still be claimed. */
-  #pruneStopped(): void {
-    const cutoff = this.#deps.clock.nowMs() - STOPPED_MEMORY_MS;
-    for (const [id, s] of this.#stoppedBatches)
-      if (s.atMs < cutoff) this.#stoppedBatches.delete(id);
+    const unsent = this.#claimed.stopBatch(batchId, reason, this.#deps.clock.nowMs());
+    for (const item of unsent) this.#stopped(item, reason);
   }
 
   /** Forgets chunks whose lease was taken back (it ran out): their lines are no longer ours. */
   dropRevoked(leases: readonly ChunkLease[]): void {
-    const revoked = new Set<number>();
-    for (const lease of leases) {
-      if (this.#held.get(lease.chunk_id)?.lease.lease_gen !== lease.lease_gen) continue;
-      revoked.add(lease.chunk_id);
-      this.#held.delete(lease.chunk_id);
-    }
-    if (revoked.size > 0) this.#takeLocal((i) => revoked.has(i.chunk_id));
-  }
-
-  /** Removes and returns the claimed, unsent items that match. */
-  #takeLocal(match: (item: ClaimedItem) => boolean): ClaimedItem[] {
-    const taken: ClaimedItem[] = [];
-    const keep: ClaimedItem[] = [];
-    for (const item of this.#local) (match(item) ? taken : keep).push(item);
-    this.#local = keep;
-    for (const item of taken) this.#localBytes -= item.body.length;
-    return taken;
+    this.#claimed.revoke(leases);
   }
 
   /** Aborts in-flight calls of one batch whose cancel or expiry grace ran out. */
@@ -215,11 +172,11 @@ export class Dispatcher {
     const { store, clock, options } = this.#deps;
     const capacity = this.scheduler.upstream.maxConcurrency;
     // Claim in chunks of at least `capacity` (or when idle), not one item per finished call.
-    const want = 2 * capacity - this.#local.length - this.#inFlight.size;
-    const roomBytes = CLAIM_AHEAD_BYTES - this.#localBytes;
+    const want = 2 * capacity - this.#claimed.length - this.#inFlight.size;
+    const roomBytes = CLAIM_AHEAD_BYTES - this.#claimed.bytes;
     if (
       roomBytes > 0 &&
-      (want >= capacity || (this.#local.length === 0 && this.inFlightCount < capacity))
+      (want >= capacity || (this.#claimed.length === 0 && this.inFlightCount < capacity))
     ) {
       const chunks = await store.claimChunks(
         this.scheduler.upstream.name,
@@ -231,7 +188,7 @@ export class Dispatcher {
     }
     if (this.scheduler.realtimeWaiting > 0) return 5; // real-time requests take the next slots
     const waitMs = await this.#startAdmitted();
-    if (this.#local.length > 0 || this.inFlightCount >= this.scheduler.concurrencyLimit)
+    if (this.#claimed.length > 0 || this.inFlightCount >= this.scheduler.concurrencyLimit)
       return waitMs;
     // Retries this dispatcher scheduled are due at known times; anything else (left by an earlier
     // run) is found by the next claim, at most IDLE_WAIT_MS later.
@@ -242,9 +199,7 @@ export class Dispatcher {
   }
 
   /** Adds a claimed chunk's lines to the local queue (a chunk that cannot be read goes back). */
-  async #take(
-    chunk: Awaited<ReturnType<EngineDeps['store']['claimChunks']>>[number],
-  ): Promise<void> {
+  async #take(chunk: ClaimedChunk): Promise<void> {
     const lease = { chunk_id: chunk.chunk_id, lease_gen: chunk.lease_gen };
     let items: ClaimedItem[];
     try {
@@ -257,22 +212,8 @@ export class Dispatcher {
       this.#recorder.push({ kind: 'release', ...lease, refund_attempt: true });
       return;
     }
-    this.#held.set(chunk.chunk_id, { lease, open: items.length });
-    const stop = this.#stopReason(chunk.batch_id);
-    if (stop) {
-      for (const item of items) this.#stopped(item, stop);
-      return;
-    }
-    for (const item of items) this.#localBytes += item.body.length;
-    this.#local.push(...items);
-  }
-
-  /** A line left this dispatcher's hands (recorded, stopped, or released). */
-  #closeLine(item: ClaimedItem): void {
-    const held = this.#held.get(item.chunk_id);
-    if (!held || held.lease.lease_gen !== item.lease_gen) return;
-    held.open--;
-    if (held.open <= 0) this.#held.delete(item.chunk_id);
+    const stopped = this.#claimed.add(lease, chunk.batch_id, items);
+    if (stopped) for (const item of items) this.#stopped(item, stopped);
   }
 
   /**
@@ -282,12 +223,10 @@ export class Dispatcher {
   async #renewLeases(): Promise<void> {
     const { store, clock, options } = this.#deps;
     const now = clock.nowMs();
-    if (now - this.#lastRenewMs < options.leaseMs / 3 || this.#held.size === 0) return;
+    if (now - this.#lastRenewMs < options.leaseMs / 3) return;
     this.#lastRenewMs = now;
-    await store.renewLeases(
-      [...this.#held.values()].map((h) => h.lease),
-      now + options.leaseMs,
-    );
+    const leases = this.#claimed.heldLeases;
+    if (leases.length > 0) await store.renewLeases(leases, now + options.leaseMs);
   }
 
   /**
@@ -300,7 +239,7 @@ export class Dispatcher {
     const suspects = admitted.filter(([item]) => item.suspect);
     if (suspects.length > 0) await this.#deps.store.markSent(suspects.map(([item]) => item));
     for (const [item, reservation] of admitted) {
-      const stop = this.#stopReason(item.batch_id);
+      const stop = this.#claimed.stoppedState(item.batch_id);
       if (stop === undefined) this.#start(item, reservation);
       else {
         this.scheduler.settle(reservation, NOT_SENT, this.inFlightCount);
@@ -316,19 +255,17 @@ export class Dispatcher {
     let i = 0;
     while (
       this.inFlightCount + admitted.length < this.scheduler.concurrencyLimit &&
-      i < this.#local.length &&
+      i < this.#claimed.length &&
       i < ADMISSION_SCAN
     ) {
-      const item = this.#local[i]!;
+      const item = this.#claimed.at(i)!;
       const admission = this.scheduler.tryAdmit(item.model, item.body);
       if ('waitMs' in admission) {
         waitMs = Math.min(waitMs, Math.max(1, admission.waitMs));
         i++;
         continue;
       }
-      this.#local.splice(i, 1);
-      this.#localBytes -= item.body.length;
-      admitted.push([item, admission]);
+      admitted.push([this.#claimed.removeAt(i), admission]);
     }
     return waitMs;
   }
@@ -407,7 +344,7 @@ export class Dispatcher {
     if (decision.outcome.kind === 'response' || decision.outcome.kind === 'error')
       this.#meter.record(item.batch_id, this.#deps.clock.nowMs());
     this.#recorder.push(decision.outcome);
-    this.#closeLine(item);
+    this.#claimed.close(item);
   }
 
   /** A cancelled or expired batch's line that will not run: a not-executed error line. At
@@ -423,7 +360,7 @@ export class Dispatcher {
         record: notRunLine(item.batch_id, item.custom_id, reason, this.#deps.clock.nowMs()),
       });
     }
-    this.#closeLine(item);
+    this.#claimed.close(item);
   }
 }
 
