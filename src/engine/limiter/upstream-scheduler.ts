@@ -1,5 +1,6 @@
 import type { Clock } from '../../lib/clock.ts';
-import { estimateRequestTokens } from '../../domain/token-estimate.ts';
+import { tokenizerFor } from '../../protocol/model-tokenizer.ts';
+import { countRequestTokens } from '../../protocol/request-tokens.ts';
 import type { Upstream } from '../../providers/provider.ts';
 import { AdaptiveConcurrency } from './adaptive-concurrency.ts';
 import { RateLimiter, type LimiterKeySnapshot } from './rate-limiter.ts';
@@ -85,10 +86,12 @@ export class UpstreamScheduler {
     if (this.#limiter.countsTokens(key)) {
       const parsed =
         typeof body === 'string' ? (JSON.parse(body) as Record<string, unknown>) : body;
-      const estimate = estimateRequestTokens(parsed, this.upstream.scheduling.defaultMaxTokens);
-      rawPrompt = estimate.promptTokens;
+      const estimate = countRequestTokens(parsed, tokenizerFor(model), {
+        defaultMaxTokens: this.upstream.scheduling.defaultMaxTokens,
+      });
+      rawPrompt = estimate.input;
       prompt = this.#limiter.scalePrompt(key, rawPrompt);
-      total = prompt + estimate.maxOutputTokens;
+      total = prompt + estimate.maxOutput;
     }
     const waitMs = this.#limiter.waitMs(key, total, now);
     if (waitMs > 0) return { waitMs };
