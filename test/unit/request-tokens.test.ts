@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeChat as chatO200k, encode as encodeO200k } from 'gpt-tokenizer/encoding/o200k_base';
+import { resolveScheduling } from '../../src/domain/scheduling-settings.ts';
 import { UpstreamScheduler } from '../../src/engine/limiter/upstream-scheduler.ts';
 import type { Clock } from '../../src/lib/clock.ts';
 import {
@@ -33,18 +34,9 @@ const count = (body: Body, endpoint?: string) =>
 /** The server's path: what the scheduler reserves for a body (a huge token limit admits all). */
 function serverEstimate(body: Body): { input: number; maxOutput: number } {
   const clock: Clock = { nowMs: () => 0, sleep: async () => undefined };
-  const upstream = {
-    name: 'u',
-    maxConcurrency: 8,
-    scheduling: {
-      tpm: 1e12,
-      adaptive: 'off',
-      minConcurrency: 1,
-      defaultMaxTokens: DEFAULT_ASSUMED_MAX_TOKENS,
-      tokenAccounting: 'max_tokens',
-    },
-  } as unknown as Upstream;
-  const r = new UpstreamScheduler(upstream, clock).tryAdmit(
+  const upstream = { name: 'u', maxConcurrency: 8 } as Upstream;
+  const settings = resolveScheduling({ tpm: 1e12 });
+  const r = new UpstreamScheduler(upstream, settings, clock).tryAdmit(
     String(body.model),
     JSON.stringify(body),
   );
