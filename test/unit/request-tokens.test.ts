@@ -2,7 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { encodeChat as chatCl100k } from 'gpt-tokenizer/encoding/cl100k_base';
 import { encodeChat as chatO200k, encode as encodeO200k } from 'gpt-tokenizer/encoding/o200k_base';
+import { encodeChat as chatHarmony } from 'gpt-tokenizer/encoding/o200k_harmony';
 import { resolveScheduling } from '../../src/domain/scheduling-settings.ts';
 import { UpstreamScheduler } from '../../src/engine/limiter/upstream-scheduler.ts';
 import type { Clock } from '../../src/lib/clock.ts';
@@ -66,6 +68,25 @@ describe('request token estimate', () => {
     expect(est.input).toBe(chatO200k(messages, 'gpt-4o', special).length);
     expect(est.input).toBe(encodeO200k(messages[0]!.content, special).length + 4 + 3);
     expect(est).toMatchObject({ maxOutput: 100, assumedMaxOutput: false, exact: true });
+  });
+
+  it('counts a chat exactly as the chat template of its encoding does, for every template', () => {
+    const messages = [
+      { role: 'developer', content: 'Answer briefly.' },
+      { role: 'user', content: '\n\nleading newlines, <|im_start|> as text, émoji 🙂' },
+      { role: 'assistant', content: '' },
+      { role: 'tool', content: '{"a": 1}' },
+    ];
+    const special = { disallowedSpecial: new Set<string>() };
+    const templates: [string, number][] = [
+      ['gpt-3.5-turbo', chatCl100k(messages, 'gpt-3.5-turbo', special).length],
+      ['gpt-4-turbo', chatCl100k(messages, 'gpt-4', special).length],
+      ['gpt-4o', chatO200k(messages, 'gpt-4o', special).length],
+      ['gpt-oss-120b', chatHarmony(messages, 'gpt-oss-20b', special).length],
+    ];
+    expect(templates.map(([model]) => [model, tokenizerFor(model).countChat(messages)])).toEqual(
+      templates,
+    );
   });
 
   it('costs an image by its detail: 85 tokens at low, 765 at high, auto or unset', () => {
