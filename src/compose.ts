@@ -68,6 +68,7 @@ export async function createServerRuntime(
       tickMs: e.tickMs,
       outputExpiresAfterSeconds: 30 * 24 * 3600,
       shutdownGraceMs: e.shutdownGraceMs,
+      scheduling: new Map(config.upstreams.map((u) => [u.name, u.scheduling])),
     },
   });
   const staticKeys = new Map(
@@ -108,7 +109,6 @@ function buildUpstream(u: UpstreamConfig, config: Config, clock: Clock) {
     baseUrl: u.baseUrl,
     apiKey: u.apiKey,
     maxConcurrency: u.maxConcurrency,
-    scheduling: u.scheduling,
     headersTimeoutMs: config.engine.requestTimeoutMs,
     bodyTimeoutMs: config.engine.requestTimeoutMs,
     maxResponseBytes: 64 * 1024 * 1024,

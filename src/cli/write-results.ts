@@ -4,7 +4,12 @@ import { rename, rm } from 'node:fs/promises';
 import type OpenAI from 'openai';
 import { mergeJobResults, type MergedResult } from '../sdk/job-results.ts';
 import type { JobStatus } from '../sdk/job-status.ts';
-import { addUsage, emptyUsage, usageOfBody, type TokenUsage } from '../sdk/usage.ts';
+import {
+  addUsage,
+  emptyUsage,
+  usageFromResponse,
+  type TokenUsage,
+} from '../protocol/token-usage.ts';
 
 /** Where merged results go. */
 export interface ResultFiles {
@@ -63,7 +68,7 @@ export async function writeJobResults(
 
 function countUsage(byModel: Map<string, TokenUsage>, r: MergedResult): void {
   const body = r.line.response?.body;
-  const usage = usageOfBody(body);
+  const usage = usageFromResponse(body);
   if (!usage) return;
   const model = (body as { model?: unknown }).model;
   const key = typeof model === 'string' ? model : 'unknown';

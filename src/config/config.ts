@@ -1,21 +1,49 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import {
+  ADAPTIVE_MODES,
+  resolveScheduling,
+  TOKEN_ACCOUNTING_MODES,
+  type AdaptiveMode,
+  type SchedulingInput,
+  type SchedulingSettings,
+} from '../domain/scheduling-settings.ts';
 
 /** One upstream, as configured (the key already read from its environment variable). */
 export interface UpstreamConfig {
   name: string;
   baseUrl: string;
   apiKey: string | null;
+  /** Model names or globs routed here. @default ['*'] */
   models: string[];
+  /** Connections to the upstream, and the ceiling of the adaptive limit. @default 64 */
   maxConcurrency: number;
-  scheduling: {
-    rpm?: number | undefined;
-    tpm?: number | undefined;
-    adaptive: 'auto' | 'on' | 'off';
-    minConcurrency: number;
-    defaultMaxTokens: number;
-    tokenAccounting: 'max_tokens' | 'usage';
+  /** For the engine's scheduler only (compose passes it to the engine, not to the provider). */
+  scheduling: SchedulingSettings;
+}
+
+/** An upstream as a file, the environment or the built-in simulator gives it. */
+export interface UpstreamInput {
+  name: string;
+  baseUrl: string;
+  apiKey: string | null;
+  models?: string[] | undefined;
+  maxConcurrency?: number | undefined;
+  scheduling?: SchedulingInput | undefined;
+}
+
+const DEFAULT_MAX_CONCURRENCY = 64;
+
+/** The one place an upstream's defaults are filled in. */
+export function upstreamConfig(u: UpstreamInput): UpstreamConfig {
+  return {
+    name: u.name,
+    baseUrl: u.baseUrl,
+    apiKey: u.apiKey,
+    models: u.models ?? ['*'],
+    maxConcurrency: u.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
+    scheduling: resolveScheduling(u.scheduling ?? {}),
   };
 }
 
@@ -70,14 +98,14 @@ const upstreamFileSchema = z.object({
   name: z.string().min(1),
   baseUrl: z.url(),
   apiKeyEnv: z.string().optional(),
-  models: z.array(z.string().min(1)).min(1).default(['*']),
-  maxConcurrency: positiveInt.default(64),
+  models: z.array(z.string().min(1)).min(1).optional(),
+  maxConcurrency: positiveInt.optional(),
   rpm: positiveInt.optional(),
   tpm: positiveInt.optional(),
-  adaptive: z.enum(['auto', 'on', 'off']).default('auto'),
-  minConcurrency: positiveInt.default(2),
-  defaultMaxTokens: positiveInt.default(1024),
-  tokenAccounting: z.enum(['max_tokens', 'usage']).default('max_tokens'),
+  adaptive: z.enum(ADAPTIVE_MODES).optional(),
+  minConcurrency: positiveInt.optional(),
+  defaultMaxTokens: positiveInt.optional(),
+  tokenAccounting: z.enum(TOKEN_ACCOUNTING_MODES).optional(),
 });
 
 const fileSchema = z
@@ -198,58 +226,49 @@ function fromFileUpstream(u: z.infer<typeof upstreamFileSchema>, env: Env): Upst
       throw new Error(`upstream '${u.name}': environment variable ${u.apiKeyEnv} is not set`);
   }
   const { rpm, tpm, adaptive, minConcurrency, defaultMaxTokens, tokenAccounting } = u;
-  return {
+  return upstreamConfig({
     name: u.name,
     baseUrl: u.baseUrl,
     apiKey,
     models: u.models,
     maxConcurrency: u.maxConcurrency,
     scheduling: { rpm, tpm, adaptive, minConcurrency, defaultMaxTokens, tokenAccounting },
-  };
+  });
 }
 
 /** One upstream from OPENBATCH_UPSTREAM_URL, or OpenAI itself when only OPENAI_API_KEY is set. */
 function envUpstreams(env: Env): UpstreamConfig[] {
   const int = (name: string): number | undefined =>
     env[name] === undefined ? undefined : parseEnvInt(name, env[name]);
-  const adaptive = env.OPENBATCH_UPSTREAM_ADAPTIVE ?? 'auto';
-  if (adaptive !== 'auto' && adaptive !== 'on' && adaptive !== 'off')
-    throw new Error(`OPENBATCH_UPSTREAM_ADAPTIVE: expected auto, on or off`);
   const common = {
-    models: ['*'],
-    maxConcurrency: int('OPENBATCH_UPSTREAM_MAX_CONCURRENCY') ?? 64,
+    maxConcurrency: int('OPENBATCH_UPSTREAM_MAX_CONCURRENCY'),
     scheduling: {
       rpm: int('OPENBATCH_UPSTREAM_RPM'),
       tpm: int('OPENBATCH_UPSTREAM_TPM'),
-      adaptive,
-      minConcurrency: int('OPENBATCH_UPSTREAM_MIN_CONCURRENCY') ?? 2,
-      defaultMaxTokens: 1024,
-      tokenAccounting: 'max_tokens' as const,
+      adaptive: envAdaptive(env.OPENBATCH_UPSTREAM_ADAPTIVE),
+      minConcurrency: int('OPENBATCH_UPSTREAM_MIN_CONCURRENCY'),
     },
-  } satisfies Omit<UpstreamConfig, 'name' | 'baseUrl' | 'apiKey'>;
+  };
   if (env.OPENBATCH_UPSTREAM_URL) {
     if (!URL.canParse(env.OPENBATCH_UPSTREAM_URL))
       throw new Error(`OPENBATCH_UPSTREAM_URL: not a URL`);
+    const apiKey = env.OPENBATCH_UPSTREAM_API_KEY ?? null;
     return [
-      {
-        name: 'default',
-        baseUrl: env.OPENBATCH_UPSTREAM_URL,
-        apiKey: env.OPENBATCH_UPSTREAM_API_KEY ?? null,
-        ...common,
-      },
+      upstreamConfig({ name: 'default', baseUrl: env.OPENBATCH_UPSTREAM_URL, apiKey, ...common }),
     ];
   }
   if (env.OPENAI_API_KEY) {
-    return [
-      {
-        name: 'openai',
-        baseUrl: 'https://api.openai.com/v1',
-        apiKey: env.OPENAI_API_KEY,
-        ...common,
-      },
-    ];
+    const baseUrl = 'https://api.openai.com/v1';
+    return [upstreamConfig({ name: 'openai', baseUrl, apiKey: env.OPENAI_API_KEY, ...common })];
   }
   return [];
+}
+
+function envAdaptive(value: string | undefined): AdaptiveMode | undefined {
+  if (value === undefined) return undefined;
+  const mode = ADAPTIVE_MODES.find((m) => m === value);
+  if (!mode) throw new Error(`OPENBATCH_UPSTREAM_ADAPTIVE: expected ${ADAPTIVE_MODES.join(', ')}`);
+  return mode;
 }
 
 /** `OPENBATCH_API_KEYS=key1:projectA,key2:projectB` (a key without a project joins `default`). */

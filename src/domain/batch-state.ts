@@ -1,14 +1,5 @@
 import type { BatchStatus } from '../protocol/batch.ts';
 
-export const TERMINAL_STATUSES: readonly BatchStatus[] = [
-  'failed',
-  'completed',
-  'expired',
-  'cancelled',
-];
-
-export const isTerminal = (status: BatchStatus): boolean => TERMINAL_STATUSES.includes(status);
-
 /** Statuses from which a cancel moves the batch to `cancelling`. */
 // A finalizing batch has run every line already: a cancel then changes nothing (200, as is).
 export const CANCELLABLE_STATUSES: readonly BatchStatus[] = ['validating', 'in_progress'];

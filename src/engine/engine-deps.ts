@@ -1,6 +1,7 @@
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { LineLimits } from '../domain/line-validation.ts';
+import type { SchedulingSettings } from '../domain/scheduling-settings.ts';
 import type { UpstreamRegistry } from '../providers/provider.ts';
 import type { BlobStore } from '../store/blobs/blob-store.ts';
 import type { Store } from '../store/store.ts';
@@ -34,6 +35,8 @@ export interface EngineOptions {
   outputExpiresAfterSeconds: number;
   /** On stop(), in-flight calls may finish for this long before they are released. @default 10_000 */
   shutdownGraceMs: number;
+  /** Scheduling per upstream name; an upstream missing here runs with `DEFAULT_SCHEDULING`. */
+  scheduling: ReadonlyMap<string, SchedulingSettings>;
 }
 
 /** What the engine's systems share (Trigger.dev's SystemResources). */

@@ -1,5 +1,7 @@
+import { DEFAULT_SCHEDULING } from '../domain/scheduling-settings.ts';
 import { coerceError } from '../lib/coerce-error.ts';
 import { WakeSignal } from '../lib/wake-signal.ts';
+import type { Upstream } from '../providers/provider.ts';
 import { Dispatcher, type DispatcherStats } from './dispatcher.ts';
 import type { EngineDeps } from './engine-deps.ts';
 import {
@@ -56,13 +58,12 @@ export function createEngine(deps: EngineDeps): Engine {
   const supervisorWake = new WakeSignal();
   const recorder = new ResultRecorder(deps);
   const meter = new ThroughputMeter();
+  const schedulerFor = (u: Upstream): UpstreamScheduler =>
+    new UpstreamScheduler(u, deps.options.scheduling.get(u.name) ?? DEFAULT_SCHEDULING, deps.clock);
   const dispatchers = new Map(
     deps.upstreams
       .all()
-      .map((u) => [
-        u.name,
-        new Dispatcher(deps, new UpstreamScheduler(u, deps.clock), recorder, meter),
-      ]),
+      .map((u) => [u.name, new Dispatcher(deps, schedulerFor(u), recorder, meter)]),
   );
   const supervisor = new Supervisor(deps, [...dispatchers.values()], recorder);
   const loops: Promise<void>[] = [];

@@ -1,12 +1,7 @@
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { classifyStatus, classifyTransportError } from './classify.ts';
-import {
-  ProviderError,
-  type Upstream,
-  type UpstreamScheduling,
-  type UpstreamStream,
-} from './provider.ts';
+import { ProviderError, type Upstream, type UpstreamStream } from './provider.ts';
 
 /** How to reach one OpenAI-compatible endpoint. */
 export interface OpenAiCompatibleOptions {
@@ -14,8 +9,8 @@ export interface OpenAiCompatibleOptions {
   /** Base URL including the version prefix, e.g. `https://api.openai.com/v1`. */
   baseUrl: string;
   apiKey: string | null;
+  /** Connections in the pool. */
   maxConcurrency: number;
-  scheduling: UpstreamScheduling;
   /** Time to wait for response headers. @default 600_000 */
   headersTimeoutMs: number;
   /** Longest gap between body chunks. @default 600_000 */
@@ -70,7 +65,6 @@ export function createOpenAiCompatible(opts: OpenAiCompatibleOptions): Upstream 
   return {
     name: opts.name,
     maxConcurrency: opts.maxConcurrency,
-    scheduling: opts.scheduling,
     send: async ({ path, body, signal }) => {
       const res = await request('POST', path, body, signal);
       const text = await readBody(res, opts.maxResponseBytes, signal);

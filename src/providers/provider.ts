@@ -24,34 +24,11 @@ export interface UpstreamStream {
   body: Readable;
 }
 
-/** How the scheduler treats an upstream (design.md §5). */
-export interface UpstreamScheduling {
-  /** Requests per minute per model; learned from `x-ratelimit-*` headers when absent. */
-  rpm?: number | undefined;
-  /** Tokens per minute per model; learned from headers when absent. */
-  tpm?: number | undefined;
-  /**
-   * AIMD concurrency for upstreams without rate-limit headers. `auto`: on until the upstream
-   * sends `x-ratelimit-*` headers. @default 'auto'
-   */
-  adaptive: 'auto' | 'on' | 'off';
-  /** Floor of the adaptive limit. @default 2 */
-  minConcurrency: number;
-  /** Output tokens assumed at admission when a request sets no max. @default 1024 */
-  defaultMaxTokens: number;
-  /**
-   * What the upstream's token limit counts: OpenAI counts `max_tokens` at admission (the
-   * reservation stays), others count real usage (the reservation is settled to it). @default 'max_tokens'
-   */
-  tokenAccounting: 'max_tokens' | 'usage';
-}
-
 /** An OpenAI-compatible endpoint the engine sends lines to. */
 export interface Upstream {
   readonly name: string;
   /** Requests this upstream may have in flight at once (the ceiling of the adaptive limit). */
   readonly maxConcurrency: number;
-  readonly scheduling: UpstreamScheduling;
   send(req: UpstreamRequest): Promise<UpstreamResponse>;
   /** Forwards a request as is and streams the answer back (status and body passed through). */
   forward(req: {

@@ -1,13 +1,12 @@
 import type { BatchEndpoint } from '../protocol/endpoints.ts';
+import { isKnownModel, tokenizerFor, type EncodingName } from '../protocol/model-tokenizer.ts';
+import { countRequestTokens, DEFAULT_ASSUMED_MAX_TOKENS } from '../protocol/request-tokens.ts';
+import { emptyUsage } from '../protocol/token-usage.ts';
 import type { LineSource } from './line-source.ts';
 import { costOf, priceForModel, type PricingOverrides } from './pricing.ts';
-import { countRequestTokens } from './request-tokens.ts';
-import { tokenizerFor, type EncodingName } from './token-count.ts';
-import { emptyUsage } from './usage.ts';
 import { checkLine, duplicateIssue, type LineIssue } from './validate-lines.ts';
 
-/** Output tokens assumed for a chat/responses line without `max_tokens`-style bound. */
-export const DEFAULT_ASSUMED_MAX_TOKENS = 1_024;
+export { DEFAULT_ASSUMED_MAX_TOKENS };
 
 /** Options of `estimateBatch`. */
 export interface EstimateOptions {
@@ -98,7 +97,7 @@ export async function estimateBatch(
     else if (seen.has(check.line.custom_id)) report(duplicateIssue(lineNo));
     else {
       seen.add(check.line.custom_id);
-      await addLine(models, check.line, defaultMaxTokens);
+      addLine(models, check.line, defaultMaxTokens);
     }
   }
   const priced = [...models.values()].map((m) => priceModel(m, options.pricing));
@@ -116,12 +115,12 @@ export async function estimateBatch(
   };
 }
 
-async function addLine(
+function addLine(
   models: Map<string, ModelEstimate>,
   line: { model: string; endpoint: string; bodyJson: string },
   defaultMaxTokens: number,
-): Promise<void> {
-  const tk = await tokenizerFor(line.model);
+): void {
+  const tk = tokenizerFor(line.model);
   let m = models.get(line.model);
   if (!m) {
     m = {
@@ -138,12 +137,12 @@ async function addLine(
     models.set(line.model, m);
   }
   const body = JSON.parse(line.bodyJson) as Record<string, unknown>;
-  const t = countRequestTokens(line.endpoint, body, tk, defaultMaxTokens);
+  const t = countRequestTokens(body, tk, { endpoint: line.endpoint, defaultMaxTokens });
   m.lines += 1;
   m.input_tokens += t.input;
   m.max_output_tokens += t.maxOutput;
   if (t.assumedMaxOutput) m.lines_assumed_max_output += 1;
-  if (!t.exact || !tk.known) m.approximate_lines += 1;
+  if (!t.exact || !isKnownModel(line.model)) m.approximate_lines += 1;
 }
 
 function priceModel(m: ModelEstimate, overrides: PricingOverrides | undefined): ModelEstimate {

@@ -18,7 +18,7 @@ export type { ResultLine } from './job-results.ts';
 export type { ClientOptions } from './batch-client.ts';
 export type { WaitOptions } from './wait-job.ts';
 export type { JobCounts, JobState, JobStatus, JobBatchStatus } from './job-status.ts';
-export type { TokenUsage } from './usage.ts';
+export type { TokenUsage } from '../protocol/token-usage.ts';
 
 export {
   buildUsageTable,

@@ -1,14 +1,8 @@
 import type OpenAI from 'openai';
 import type { Batch } from 'openai/resources/batches';
+import { isTerminalStatus } from '../protocol/batch-status.ts';
+import { addUsage, emptyUsage, usageOfBatch, type TokenUsage } from '../protocol/token-usage.ts';
 import type { JobBatch, JobManifest } from './job-store.ts';
-import { addUsage, emptyUsage, usageOfBatch, type TokenUsage } from './usage.ts';
-
-const TERMINAL: ReadonlySet<string> = new Set(['completed', 'failed', 'expired', 'cancelled']);
-
-/** True for a batch status that will not change any more. */
-export function isTerminal(status: string): boolean {
-  return TERMINAL.has(status);
-}
 
 /** One batch of a job as last retrieved. */
 export interface JobBatchStatus extends JobBatch {
@@ -52,7 +46,7 @@ export async function fetchJobStatus(
   const batches = await Promise.all(
     job.batches.map(async (b) => {
       const seen = known.get(b.id);
-      if (seen && isTerminal(seen.status)) return seen;
+      if (seen && isTerminalStatus(seen.status)) return seen;
       return toBatchStatus(b, await client.batches.retrieve(b.id));
     }),
   );
@@ -90,7 +84,7 @@ export function aggregate(job: JobManifest, batches: JobBatchStatus[]): JobStatu
   const submitting = job.rounds.some(
     (r) => job.batches.filter((b) => b.round === r.round).length < r.parts_planned,
   );
-  const running = batches.some((b) => !isTerminal(b.status));
+  const running = batches.some((b) => !isTerminalStatus(b.status));
   return {
     job_id: job.id,
     state: submitting ? 'submitting' : running ? 'in_progress' : 'finished',

@@ -1,7 +1,7 @@
+import { tokenizerFor } from '../protocol/model-tokenizer.ts';
+import { countRequestTokens } from '../protocol/request-tokens.ts';
 import type { ResultLine } from './job-results.ts';
 import type { RequestLine } from './request-lines.ts';
-import { countRequestTokens } from './request-tokens.ts';
-import { tokenizerFor } from './token-count.ts';
 
 /** A short document to process; `id` keys its answer. */
 export interface PackDocument {
@@ -82,7 +82,7 @@ export async function packDocuments(
       body: packedBody(docs, schema, options),
     });
   }
-  const tokens = await packingTokens(documents, requests, schema, options);
+  const tokens = packingTokens(documents, requests, schema, options);
   return { requests, groups, answerSchema: schema, tokens };
 }
 
@@ -119,15 +119,15 @@ function packedBody(
   };
 }
 
-async function packingTokens(
+function packingTokens(
   documents: readonly PackDocument[],
   requests: readonly RequestLine[],
   schema: Record<string, unknown>,
   options: PackOptions,
-): Promise<PackingTokens> {
-  const tk = await tokenizerFor(options.model);
+): PackingTokens {
+  const tk = tokenizerFor(options.model);
   const prompt = (body: Record<string, unknown>): number =>
-    countRequestTokens('/v1/chat/completions', body, tk, 0).input;
+    countRequestTokens(body, tk, { endpoint: '/v1/chat/completions', defaultMaxTokens: 0 }).input;
   const packed = requests.reduce((n, r) => n + prompt(r.body), 0);
   const single = documents.reduce((n, d) => n + prompt(packedBody([d], schema, options)), 0);
   return { packed, single, saved: single - packed };

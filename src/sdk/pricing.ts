@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { calcPrice, type TieredPrices } from '@pydantic/genai-prices';
 import { z } from 'zod';
-import type { TokenUsage } from './usage.ts';
+import type { TokenUsage } from '../protocol/token-usage.ts';
 
 /**
  * The Batch API's discount: OpenAI bills batch lines at half the standard price for input,

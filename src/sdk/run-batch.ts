@@ -1,5 +1,11 @@
 import type OpenAI from 'openai';
 import type { BatchEndpoint } from '../protocol/endpoints.ts';
+import {
+  addUsage,
+  emptyUsage,
+  usageFromResponse,
+  type TokenUsage,
+} from '../protocol/token-usage.ts';
 import { createBatchClient, targetsOpenAi, type ClientOptions } from './batch-client.ts';
 import { fsJobStore, memoryJobStore, type JobStore } from './job-store.ts';
 import { mergeJobResults, type ResultLine } from './job-results.ts';
@@ -11,7 +17,6 @@ import { retryJob } from './retry-job.ts';
 import { DEFAULT_SPLIT_LIMITS, type SplitLimits } from './split-plan.ts';
 import { submitJob, type SubmitContext } from './submit-job.ts';
 import { buildUsageTable, type UsageTable } from './usage-table.ts';
-import { addUsage, emptyUsage, usageOfBody, type TokenUsage } from './usage.ts';
 import { waitForJob, type WaitOptions } from './wait-job.ts';
 
 /** Options of `runBatch`: where to send, how to split, how to wait, what to retry. */
@@ -132,7 +137,7 @@ function sumUsage(
 ): Map<string, TokenUsage> {
   const byModel = new Map<string, TokenUsage>();
   for (const r of results) {
-    const usage = usageOfBody(r.response?.body);
+    const usage = usageFromResponse(r.response?.body);
     if (!usage) continue;
     const model = modelOf.get(r.custom_id) ?? 'unknown';
     byModel.set(model, addUsage(byModel.get(model) ?? emptyUsage(), usage));

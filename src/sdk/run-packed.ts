@@ -8,7 +8,7 @@ import {
 } from './pack-documents.ts';
 import { runBatch, type RunBatchOptions } from './run-batch.ts';
 import { buildUsageTable, type UsageTable } from './usage-table.ts';
-import { addUsage, emptyUsage, type TokenUsage } from './usage.ts';
+import { addUsage, emptyUsage, type TokenUsage } from '../protocol/token-usage.ts';
 
 /** What `runPackedDocuments` returns: one result per document, in document order. */
 export interface PackedRunResult {

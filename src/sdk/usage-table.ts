@@ -5,7 +5,7 @@ import {
   type ModelPrice,
   type PricingOverrides,
 } from './pricing.ts';
-import { addUsage, emptyUsage, type TokenUsage } from './usage.ts';
+import { addUsage, emptyUsage, type TokenUsage } from '../protocol/token-usage.ts';
 
 /** One row of the usage table; dollars are null when no model of the job has a known price. */
 export interface UsageTableRow {

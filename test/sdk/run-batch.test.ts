@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatUsageTable, runBatch, type BatchRequest } from '../../src/sdk/index.ts';
-import { addUsage, emptyUsage, usageOfBody } from '../../src/sdk/usage.ts';
+import { addUsage, emptyUsage, usageFromResponse } from '../../src/protocol/token-usage.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 
 const chat = (content: string, extra: Record<string, unknown> = {}) => ({
@@ -48,7 +48,7 @@ describe('runBatch against an openbatch server', () => {
     expect(progress.at(-1)).toBe(1_000);
 
     const sum = run.results.reduce(
-      (u, r) => addUsage(u, usageOfBody(r.response?.body) ?? emptyUsage()),
+      (u, r) => addUsage(u, usageFromResponse(r.response?.body) ?? emptyUsage()),
       emptyUsage(),
     );
     expect(sum.total_tokens).toBeGreaterThan(0);

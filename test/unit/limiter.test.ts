@@ -3,8 +3,6 @@ import { AdaptiveConcurrency } from '../../src/engine/limiter/adaptive-concurren
 import { GcraBucket } from '../../src/engine/limiter/gcra-bucket.ts';
 import { parseResetMs, readRateLimitHeaders } from '../../src/engine/limiter/rate-limit-headers.ts';
 import { RateLimiter } from '../../src/engine/limiter/rate-limiter.ts';
-import { estimateRequestTokens, IMAGE_TOKEN_ESTIMATE } from '../../src/domain/token-estimate.ts';
-import { countTokens } from 'gpt-tokenizer';
 
 describe('GcraBucket', () => {
   it('holds one second of a per-minute limit and refills at limit/60 per second', () => {
@@ -186,47 +184,5 @@ describe('AdaptiveConcurrency (AIMD)', () => {
     expect(a.limit).toBe(7);
     for (let i = 0; i < 20; i++) a.onOverload(10_000 * (i + 2));
     expect(a.limit).toBe(2);
-  });
-});
-
-describe('token estimates', () => {
-  it('counts chat messages with the tokenizer plus per-message overhead and the output bound', () => {
-    const est = estimateRequestTokens(
-      {
-        model: 'gpt-4o-mini',
-        messages: [{ role: 'user', content: 'Hello there, world!' }],
-        max_tokens: 50,
-        n: 2,
-      },
-      1024,
-    );
-    expect(est.promptTokens).toBe(countTokens('Hello there, world!') + 4 + 3);
-    expect(est.maxOutputTokens).toBe(100);
-  });
-
-  it('uses the default output bound when none is set, a fixed cost per image, and none for embeddings', () => {
-    const chat = estimateRequestTokens(
-      {
-        model: 'x',
-        messages: [
-          {
-            role: 'user',
-            content: [
-              { type: 'text', text: 'hi' },
-              { type: 'image_url', image_url: { url: 'data:' } },
-            ],
-          },
-        ],
-      },
-      256,
-    );
-    expect(chat.promptTokens).toBe(countTokens('hi') + IMAGE_TOKEN_ESTIMATE + 4 + 3);
-    expect(chat.maxOutputTokens).toBe(256);
-    const emb = estimateRequestTokens(
-      { model: 'text-embedding-3-small', input: ['a b', 'c'] },
-      256,
-    );
-    expect(emb.maxOutputTokens).toBe(0);
-    expect(emb.promptTokens).toBeGreaterThan(0);
   });
 });

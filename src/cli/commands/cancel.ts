@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { isTerminal, fetchJobStatus } from '../../sdk/job-status.ts';
+import { isTerminalStatus } from '../../protocol/batch-status.ts';
+import { fetchJobStatus } from '../../sdk/job-status.ts';
 import {
   EXIT_OK,
   fail,
@@ -37,7 +38,7 @@ export async function runCancel(options: CancelOptions, io: CliIo): Promise<numb
     const { job, client } = await openJob(options);
     const status = await fetchJobStatus(client, job);
     const cancelled: { id: string; status: string }[] = [];
-    for (const b of status.batches.filter((x) => !isTerminal(x.status))) {
+    for (const b of status.batches.filter((x) => !isTerminalStatus(x.status))) {
       const batch = await client.batches.cancel(b.id);
       cancelled.push({ id: batch.id, status: batch.status });
     }

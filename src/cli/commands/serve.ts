@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Command } from 'commander';
 import { serve } from '@hono/node-server';
-import { loadConfig, type CliOverrides, type Config } from '../../config/config.ts';
+import { loadConfig, upstreamConfig, type CliOverrides, type Config } from '../../config/config.ts';
 import { createServerRuntime } from '../../compose.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createSimulator, type Simulator } from '../../simulator/simulator.ts';
@@ -102,20 +102,6 @@ async function withSimulator(config: Config, simulator: Simulator, io: CliIo): P
   );
   return {
     ...config,
-    upstreams: [
-      {
-        name: 'simulator',
-        baseUrl: `${url}/v1`,
-        apiKey: null,
-        models: ['*'],
-        maxConcurrency: 64,
-        scheduling: {
-          adaptive: 'auto',
-          minConcurrency: 2,
-          defaultMaxTokens: 1024,
-          tokenAccounting: 'max_tokens',
-        },
-      },
-    ],
+    upstreams: [upstreamConfig({ name: 'simulator', baseUrl: `${url}/v1`, apiKey: null })],
   };
 }

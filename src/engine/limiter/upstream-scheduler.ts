@@ -1,5 +1,7 @@
+import type { SchedulingSettings } from '../../domain/scheduling-settings.ts';
 import type { Clock } from '../../lib/clock.ts';
-import { estimateRequestTokens } from '../../domain/token-estimate.ts';
+import { tokenizerFor } from '../../protocol/model-tokenizer.ts';
+import { countRequestTokens } from '../../protocol/request-tokens.ts';
 import type { Upstream } from '../../providers/provider.ts';
 import { AdaptiveConcurrency } from './adaptive-concurrency.ts';
 import { RateLimiter, type LimiterKeySnapshot } from './rate-limiter.ts';
@@ -45,22 +47,23 @@ export interface UpstreamSchedulerSnapshot {
  */
 export class UpstreamScheduler {
   readonly upstream: Upstream;
+  readonly #settings: SchedulingSettings;
   readonly #clock: Clock;
   readonly #limiter: RateLimiter;
   readonly #adaptive: AdaptiveConcurrency;
   #adaptiveOn: boolean;
   #realtimeWaiting = 0;
 
-  constructor(upstream: Upstream, clock: Clock) {
+  constructor(upstream: Upstream, settings: SchedulingSettings, clock: Clock) {
     this.upstream = upstream;
+    this.#settings = settings;
     this.#clock = clock;
-    const s = upstream.scheduling;
-    this.#limiter = new RateLimiter({ rpm: s.rpm, tpm: s.tpm }, LIMIT_HEADROOM);
+    this.#limiter = new RateLimiter({ rpm: settings.rpm, tpm: settings.tpm }, LIMIT_HEADROOM);
     this.#adaptive = new AdaptiveConcurrency({
-      floor: Math.min(s.minConcurrency, upstream.maxConcurrency),
+      floor: Math.min(settings.minConcurrency, upstream.maxConcurrency),
       ceiling: upstream.maxConcurrency,
     });
-    this.#adaptiveOn = s.adaptive !== 'off';
+    this.#adaptiveOn = settings.adaptive !== 'off';
   }
 
   /** In-flight requests allowed now. */
@@ -85,10 +88,12 @@ export class UpstreamScheduler {
     if (this.#limiter.countsTokens(key)) {
       const parsed =
         typeof body === 'string' ? (JSON.parse(body) as Record<string, unknown>) : body;
-      const estimate = estimateRequestTokens(parsed, this.upstream.scheduling.defaultMaxTokens);
-      rawPrompt = estimate.promptTokens;
+      const estimate = countRequestTokens(parsed, tokenizerFor(model), {
+        defaultMaxTokens: this.#settings.defaultMaxTokens,
+      });
+      rawPrompt = estimate.input;
       prompt = this.#limiter.scalePrompt(key, rawPrompt);
-      total = prompt + estimate.maxOutputTokens;
+      total = prompt + estimate.maxOutput;
     }
     const waitMs = this.#limiter.waitMs(key, total, now);
     if (waitMs > 0) return { waitMs };
@@ -101,8 +106,8 @@ export class UpstreamScheduler {
     const now = this.#clock.nowMs();
     const headers = result.headers ? readRateLimitHeaders(result.headers) : null;
     // An upstream that states its limits is governed by them, not by guessing from latency.
-    if (headers && this.upstream.scheduling.adaptive === 'auto') this.#adaptiveOn = false;
-    const chargeUsage = this.upstream.scheduling.tokenAccounting === 'usage';
+    if (headers && this.#settings.adaptive === 'auto') this.#adaptiveOn = false;
+    const chargeUsage = this.#settings.tokenAccounting === 'usage';
     this.#limiter.settle(r.key, r, result.usage, headers, now, chargeUsage);
     if (result.status === 429)
       this.#limiter.onRateLimited(r.key, result.retryAfterMs ?? 1_000, now);

@@ -1,4 +1,16 @@
-import { IMAGE_TOKENS_HIGH, IMAGE_TOKENS_LOW, type ModelTokenizer } from './token-count.ts';
+import type { BatchEndpoint } from './endpoints.ts';
+import type { ModelTokenizer } from './model-tokenizer.ts';
+
+/**
+ * An image at high or auto detail: base 85 + 4 tiles × 170, a 1024×1024 image (OpenAI's formula).
+ * Its real size is unknowable without fetching or decoding it, so every such image costs this.
+ */
+export const IMAGE_TOKENS_HIGH = 765;
+/** An image at `detail: "low"`: OpenAI charges the base alone, whatever the size. */
+export const IMAGE_TOKENS_LOW = 85;
+
+/** Output tokens assumed for a chat/responses request without a `max_tokens`-style bound. */
+export const DEFAULT_ASSUMED_MAX_TOKENS = 1_024;
 
 /** Legacy completions default to 16 output tokens when `max_tokens` is absent (OpenAI docs). */
 const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
@@ -13,27 +25,37 @@ export interface RequestTokens {
   exact: boolean;
 }
 
+/** How to read a body in `countRequestTokens`. */
+export interface CountOptions {
+  /** The endpoint the body is sent to. @default what the body's shape says (`endpointOfBody`) */
+  endpoint?: string | undefined;
+  /** Output bound assumed for a chat or responses body that sets none. */
+  defaultMaxTokens: number;
+}
+
 type Body = Record<string, unknown>;
 interface Tally {
   extra: number;
   exact: boolean;
 }
 
-/** Counts one request body of `endpoint` (see token-count.ts for the template and fallbacks). */
+/**
+ * Counts one request body: the prompt with the model's tokenizer and chat template, images by
+ * detail, tools and schemas as their JSON; the output bound from the endpoint's own field × `n`.
+ */
 export function countRequestTokens(
-  endpoint: string,
   body: Body,
   tk: ModelTokenizer,
-  defaultMaxTokens: number,
+  options: CountOptions,
 ): RequestTokens {
   const n = typeof body.n === 'number' && body.n > 0 ? body.n : 1;
   const bound = (...keys: string[]): { maxOutput: number; assumedMaxOutput: boolean } => {
     const value = keys.map((k) => body[k]).find((v) => typeof v === 'number' && v >= 0);
     return typeof value === 'number'
       ? { maxOutput: value * n, assumedMaxOutput: false }
-      : { maxOutput: defaultMaxTokens * n, assumedMaxOutput: true };
+      : { maxOutput: options.defaultMaxTokens * n, assumedMaxOutput: true };
   };
-  switch (endpoint) {
+  switch (options.endpoint ?? endpointOfBody(body)) {
     case '/v1/chat/completions':
       return { ...chatInput(body, tk), ...bound('max_completion_tokens', 'max_tokens') };
     case '/v1/responses':
@@ -46,6 +68,22 @@ export function countRequestTokens(
     default:
       return { ...plainInput(body.input, tk), maxOutput: 0, assumedMaxOutput: false };
   }
+}
+
+/**
+ * The endpoint a body is for, read from its shape: the scheduler admits bodies without their
+ * URL. `messages` is chat, `prompt` is completions; an `input` goes to embeddings when the body
+ * has embedding-only fields or an embedding model, to moderations for a moderation model, else
+ * to responses.
+ */
+export function endpointOfBody(body: Body): BatchEndpoint {
+  if (body.messages !== undefined) return '/v1/chat/completions';
+  if (body.prompt !== undefined) return '/v1/completions';
+  const model = typeof body.model === 'string' ? body.model : '';
+  if (body.dimensions !== undefined || body.encoding_format !== undefined || /embed/.test(model))
+    return '/v1/embeddings';
+  if (/moderation/.test(model)) return '/v1/moderations';
+  return '/v1/responses';
 }
 
 function chatInput(body: Body, tk: ModelTokenizer): { input: number; exact: boolean } {
@@ -107,6 +145,7 @@ function contentText(content: unknown, tk: ModelTokenizer, tally: Tally): string
   return texts.join('\n');
 }
 
+/** Chat puts `detail` inside `image_url`; the Responses API's `input_image` puts it on the part. */
 function addImage(part: Record<string, unknown>, tally: Tally): void {
   const detail = (part.image_url as { detail?: unknown } | undefined)?.detail ?? part.detail;
   tally.extra += detail === 'low' ? IMAGE_TOKENS_LOW : IMAGE_TOKENS_HIGH;

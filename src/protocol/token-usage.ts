@@ -27,7 +27,7 @@ const num = (value: unknown): number =>
  * Reads usage from any endpoint's response body: chat, completions and embeddings say
  * `prompt_tokens`/`completion_tokens`, responses say `input_tokens`/`output_tokens`.
  */
-export function usageOfBody(body: unknown): TokenUsage | null {
+export function usageFromResponse(body: unknown): TokenUsage | null {
   if (body === null || typeof body !== 'object') return null;
   const usage = (body as { usage?: unknown }).usage;
   if (usage === null || typeof usage !== 'object') return null;

@@ -1,0 +1,102 @@
+import { createRequire } from 'node:module';
+import type { GptEncoding } from 'gpt-tokenizer/GptEncoding';
+
+/**
+ * Token counting with gpt-tokenizer, per model family — one rule for the server's admission
+ * estimate and the SDK's `estimate`:
+ * - cl100k_base: gpt-3.5*, gpt-4 / gpt-4-turbo (not 4o / 4.x), text-embedding-*, text-moderation-*;
+ * - o200k_harmony: gpt-oss-*;
+ * - o200k_base: gpt-4o, gpt-4.1, gpt-4.5, gpt-5*, o1/o3/o4*, omni-moderation, and — a documented
+ *   fallback — any model we do not recognise (open models have their own tokenizers; o200k is
+ *   within ~10–20% for text, and their counts are marked approximate).
+ *
+ * Chat messages are counted with the tokenizer's own chat template (ChatML), so a plain-text chat
+ * counts exactly `encodeChat(messages, template)` tokens: per message `<|im_start|>`, the role,
+ * `<|im_sep|>`, the content and `<|im_end|>` (content + 4 for one-token roles), plus 3 tokens that
+ * prime the reply (`<|im_start|>assistant<|im_sep|>`). What the template cannot express is
+ * estimated on top (see request-tokens.ts).
+ */
+export type EncodingName = 'o200k_base' | 'cl100k_base' | 'o200k_harmony';
+
+/** A tokenizer: the encoding and the chat template used for a model's messages. */
+export interface ModelTokenizer {
+  encoding: EncodingName;
+  count(text: string): number;
+  /** Tokens of a plain-text chat, template included. */
+  countChat(messages: readonly { role: string; content: string }[]): number;
+}
+
+const KNOWN =
+  /^(gpt-|o\d|chatgpt-|codex-|text-embedding-|omni-moderation|text-moderation|davinci|babbage)/;
+const CL100K = /^(gpt-3\.5|gpt-4(?!o|\.)|text-embedding|text-moderation|davinci|babbage)/;
+
+/** The encoding gpt-tokenizer uses for `model`. */
+export function encodingForModel(model: string): EncodingName {
+  if (model.startsWith('gpt-oss')) return 'o200k_harmony';
+  return CL100K.test(model) ? 'cl100k_base' : 'o200k_base';
+}
+
+/** False when `model` is not an OpenAI family we recognise (its count used the fallback). */
+export function isKnownModel(model: string): boolean {
+  return KNOWN.test(model);
+}
+
+// Each encoding costs ~35 MB of heap and a few hundred ms to load: it is loaded the first time a
+// model of its family is counted, never at start-up (only upstreams with a token limit count at
+// all, and idle RSS matters). require() keeps counting synchronous for the scheduler's hot path.
+const requireCjs = createRequire(import.meta.url);
+const encodings = new Map<EncodingName, GptEncoding>();
+
+function loadEncoding(name: EncodingName): GptEncoding {
+  let encoding = encodings.get(name);
+  if (!encoding) {
+    encoding = (requireCjs(`gpt-tokenizer/encoding/${name}`) as { default: GptEncoding }).default;
+    encodings.set(name, encoding);
+  }
+  return encoding;
+}
+
+type TemplateModel = 'gpt-oss-20b' | 'gpt-3.5-turbo' | 'gpt-4' | 'gpt-4o';
+
+/** The chat template model gpt-tokenizer applies for this encoding (and model). */
+function templateModel(encoding: EncodingName, model: string): TemplateModel {
+  if (encoding === 'o200k_harmony') return 'gpt-oss-20b';
+  if (encoding === 'cl100k_base') return model.startsWith('gpt-3.5') ? 'gpt-3.5-turbo' : 'gpt-4';
+  return 'gpt-4o';
+}
+
+// Keyed by template, not by model: model names come from request lines, so a map per model
+// would grow with whatever a client sends; there are only four templates.
+const tokenizers = new Map<TemplateModel, ModelTokenizer>();
+
+/** The tokenizer for `model` (see the module comment for the family rules and fallback). */
+export function tokenizerFor(model: string): ModelTokenizer {
+  const encoding = encodingForModel(model);
+  const template = templateModel(encoding, model);
+  let tokenizer = tokenizers.get(template);
+  if (!tokenizer) {
+    tokenizer = buildTokenizer(encoding, template);
+    tokenizers.set(template, tokenizer);
+  }
+  return tokenizer;
+}
+
+function buildTokenizer(name: EncodingName, template: TemplateModel): ModelTokenizer {
+  const encoding = loadEncoding(name);
+  // Special-token text inside user content is counted as ordinary text, as the API does
+  // (gpt-tokenizer's default would throw on a line that merely mentions `<|endoftext|>`).
+  const options = { disallowedSpecial: new Set<string>() };
+  const count = (text: string): number => (text === '' ? 0 : encoding.countTokens(text, options));
+  // encodeChat encodes each role and content on its own between special tokens, so a chat's
+  // count is a sum: the template's fixed tokens are measured once here, and the scheduler's hot
+  // path counts with countTokens, about 4× cheaper than building encodeChat's token array.
+  const priming = encoding.encodeChat([], template).length;
+  const perMessage =
+    encoding.encodeChat([{ role: 'user', content: '' }], template).length - priming - count('user');
+  return {
+    encoding: name,
+    count,
+    countChat: (messages) =>
+      messages.reduce((n, m) => n + perMessage + count(m.role) + count(m.content), priming),
+  };
+}
