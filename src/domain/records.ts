@@ -1,5 +1,6 @@
 import type { BatchError, BatchStatus } from '../protocol/batch.ts';
 import type { FilePurpose } from '../protocol/file.ts';
+import type { TokenUsage } from '../protocol/token-usage.ts';
 
 /** A stored file's metadata (content lives in the blob store under `id`). Times in epoch ms. */
 export interface FileRecord {
@@ -12,14 +13,9 @@ export interface FileRecord {
   expires_at_ms: number | null;
 }
 
-/** Token totals aggregated over a batch's successful responses. */
-export interface UsageTotals {
-  input_tokens: number;
-  cached_tokens: number;
-  output_tokens: number;
-  reasoning_tokens: number;
-  total_tokens: number;
-}
+/** Token totals aggregated over a batch's successful responses (written once, in protocol/). */
+export type UsageTotals = TokenUsage;
+export { emptyUsage } from '../protocol/token-usage.ts';
 
 /** A stored batch. Times in epoch ms; the API converts to Unix seconds. */
 export interface BatchRecord {
@@ -162,11 +158,3 @@ export interface UnrunChunk {
   /** For a poisoned line: why it failed. */
   last_error: string | null;
 }
-
-export const emptyUsage = (): UsageTotals => ({
-  input_tokens: 0,
-  cached_tokens: 0,
-  output_tokens: 0,
-  reasoning_tokens: 0,
-  total_tokens: 0,
-});

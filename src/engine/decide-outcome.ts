@@ -1,5 +1,5 @@
 import type { ClaimedItem, ItemOutcome, LineKey } from '../domain/records.ts';
-import { usageFromResponse } from '../domain/usage.ts';
+import { usageFromResponse } from '../protocol/token-usage.ts';
 import { ProviderError, type UpstreamResponse } from '../providers/provider.ts';
 import { errorLine, responseLine } from './output-lines.ts';
 import { nextDelayMs, type RetryPolicy } from './retry-policy.ts';

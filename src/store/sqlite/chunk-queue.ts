@@ -1,7 +1,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { unpackOffsets } from '../../domain/chunk-lines.ts';
 import type { ChunkLease, ClaimedChunk, ItemOutcome, LineKey } from '../../domain/records.ts';
-import { addUsage } from '../../domain/usage.ts';
+import { addUsage } from '../../protocol/token-usage.ts';
 import { bitmapOf, countBits, hasBit, setBit } from '../../lib/bitmap.ts';
 import type { SpoolLengths } from '../store.ts';
 import type { ChunkStatements } from './chunk-rows.ts';
