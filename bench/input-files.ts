@@ -11,8 +11,9 @@ export interface RequestLine {
   body: object;
 }
 
-// Lines are joined in chunks: one write per line costs more than the rest of the loop.
-const LINES_PER_WRITE = 1_000;
+// Lines are joined into chunks of about this size: one write per short line costs more than the
+// rest of the loop, and a fixed count of 600 KB vision lines would make one huge string.
+const CHUNK_CHARS = 1 << 20;
 
 /** Writes `count` lines made by `lineAt` to `path`; returns the file's size in bytes. */
 export async function writeJsonl(
@@ -21,11 +22,12 @@ export async function writeJsonl(
   lineAt: (i: number) => RequestLine,
 ): Promise<number> {
   const out = createWriteStream(path);
-  for (let start = 0; start < count; start += LINES_PER_WRITE) {
-    let chunk = '';
-    for (let i = start; i < Math.min(count, start + LINES_PER_WRITE); i++)
-      chunk += JSON.stringify(lineAt(i)) + '\n';
+  let chunk = '';
+  for (let i = 0; i < count; i++) {
+    chunk += JSON.stringify(lineAt(i)) + '\n';
+    if (chunk.length < CHUNK_CHARS && i < count - 1) continue;
     if (!out.write(chunk)) await once(out, 'drain');
+    chunk = '';
   }
   out.end();
   await once(out, 'finish');
