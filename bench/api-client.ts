@@ -51,7 +51,22 @@ export function createApiClient(baseUrl: string): ApiClient {
   };
 }
 
+// A kept-alive connection the server drops as idle just as a request goes out (its keep-alive
+// timer fires first when its event loop was blocked for longer than the timeout) is worth
+// one more try for a GET; a POST is never repeated.
+const GET_ATTEMPTS = 3;
+
 async function sendJson<T>(method: 'GET' | 'POST', url: string, body?: object): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await sendJsonOnce<T>(method, url, body);
+    } catch (err) {
+      if (method !== 'GET' || attempt >= GET_ATTEMPTS || !isConnectionDrop(err)) throw err;
+    }
+  }
+}
+
+async function sendJsonOnce<T>(method: 'GET' | 'POST', url: string, body?: object): Promise<T> {
   const res = await request(url, {
     method,
     headers: body ? { 'content-type': 'application/json' } : {},
@@ -61,6 +76,9 @@ async function sendJson<T>(method: 'GET' | 'POST', url: string, body?: object): 
   if (res.statusCode >= 400) throw new Error(`${method} ${url}: ${res.statusCode} ${text}`);
   return JSON.parse(text) as T;
 }
+
+const isConnectionDrop = (err: unknown): boolean =>
+  ['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET'].includes((err as { code?: string }).code ?? '');
 
 /** multipart/form-data with `purpose=batch` and the file, streamed from disk with a known length. */
 async function uploadMultipart(url: string, path: string): Promise<{ id: string }> {
@@ -105,22 +123,33 @@ async function countDownload(url: string): Promise<Download> {
   return { bytes, lines: newlines + (last === 0x0a ? 0 : 1) };
 }
 
+/** One GET /health: how long it took, and whether the connection was dropped instead of answered. */
+export interface HealthProbe {
+  ms: number;
+  dropped: boolean;
+}
+
 /**
  * Times GET /health over one kept-alive connection, so each probe measures the server's answer
- * rather than a TCP handshake. Returns the milliseconds it took.
+ * rather than a TCP handshake. A dropped connection is a result, not an error: the next probe
+ * reconnects.
  */
 export function createHealthProbe(baseUrl: string): {
-  probeMs(): Promise<number>;
+  probe(): Promise<HealthProbe>;
   close(): Promise<void>;
 } {
-  const origin = new URL(baseUrl).origin;
-  const client = new Client(origin);
+  const client = new Client(new URL(baseUrl).origin);
   return {
-    probeMs: async () => {
+    probe: async () => {
       const started = performance.now();
-      const res = await client.request({ method: 'GET', path: '/health' });
-      await res.body.text();
-      return performance.now() - started;
+      try {
+        const res = await client.request({ method: 'GET', path: '/health' });
+        await res.body.text();
+        return { ms: performance.now() - started, dropped: false };
+      } catch (err) {
+        if (!isConnectionDrop(err)) throw err;
+        return { ms: performance.now() - started, dropped: true };
+      }
     },
     close: () => client.close(),
   };

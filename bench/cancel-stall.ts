@@ -6,7 +6,12 @@
  * (a line queued at the cancel must never be sent; a retry of one in flight is counted apart).
  */
 import { join } from 'node:path';
-import { createApiClient, createHealthProbe, type ApiClient } from './api-client.ts';
+import {
+  createApiClient,
+  createHealthProbe,
+  type ApiClient,
+  type HealthProbe,
+} from './api-client.ts';
 import { envInt, fmt, startServer, startSimulator, withTempDir } from './bench-helpers.ts';
 import { chatLine, writeJsonl } from './input-files.ts';
 import { uploadLimitsFor, waitForTerminal } from './measured-batch.ts';
@@ -33,6 +38,8 @@ interface CancelTimings {
   slowestBeforeMs: number;
   slowestAfterMs: number;
   probes: number;
+  /** Probes whose kept-alive connection the server dropped instead of answering. */
+  droppedProbes: number;
   status: string;
 }
 
@@ -73,9 +80,8 @@ async function waitUntilSending(api: ApiClient, id: string): Promise<void> {
   }
 }
 
-interface HealthSample {
+interface HealthSample extends HealthProbe {
   atMs: number;
-  ms: number;
 }
 
 /** Probes /health one request at a time, about every HEALTH_EVERY_MS, until stopped. */
@@ -86,11 +92,14 @@ function startHealthProbing(url: string): { stop(): Promise<HealthSample[]> } {
   const loop = (async () => {
     while (probing) {
       const atMs = Date.now();
-      const ms = await probe.probeMs();
-      samples.push({ atMs, ms });
-      await sleep(Math.max(0, HEALTH_EVERY_MS - ms));
+      const result = await probe.probe();
+      samples.push({ atMs, ...result });
+      await sleep(Math.max(0, HEALTH_EVERY_MS - result.ms));
     }
   })();
+  // Marked handled now so an unexpected failure cannot kill this process (and orphan the server
+  // and simulator) before stop() awaits the loop and rethrows it.
+  loop.catch(() => undefined);
   return {
     stop: async () => {
       probing = false;
@@ -119,15 +128,12 @@ async function cancelWhileProbing(api: ApiClient, url: string, id: string): Prom
     slowestBeforeMs: slowest(samples.filter((s) => s.atMs < cancelSentMs)),
     slowestAfterMs: slowest(samples.filter((s) => s.atMs >= cancelSentMs)),
     probes: samples.length,
+    droppedProbes: samples.filter((s) => s.dropped).length,
     status: batch.status,
   };
 }
 
 function printCancelFigures(t: CancelTimings, log: string): void {
-  const calls = readCallLog(log).map((c) => ({ atMs: c.atMs, line: markerId(c.marker) }));
-  const sentBefore = new Set(calls.filter((c) => c.atMs <= t.cancelAnsweredMs).map((c) => c.line));
-  const sentAfter = calls.filter((c) => c.atMs > t.cancelAnsweredMs);
-  const queuedSent = new Set(sentAfter.filter((c) => !sentBefore.has(c.line)).map((c) => c.line));
   heading(
     `cancel stall: ${fmt(LINES)} chat lines, upstream latency ${UPSTREAM_LATENCY_MS} ms, concurrency ${CONCURRENCY}, /health every ${HEALTH_EVERY_MS} ms`,
   );
@@ -139,14 +145,32 @@ function printCancelFigures(t: CancelTimings, log: string): void {
     below: HEALTH_TARGET_MS,
   });
   figure('/health probes', t.probes);
+  figure('/health probes whose connection was dropped', t.droppedProbes, { exactly: 0 });
   figure('cancel request answered in', t.cancelAnsweredMs - t.cancelSentMs, { unit: ' ms' });
   figure('cancel answered → cancelled', (t.cancelledMs - t.cancelAnsweredMs) / 1000, {
     unit: ' s',
     digits: 2,
   });
+  printSendFigures(t, log);
+}
+
+/**
+ * A line the upstream first received after the cancel was answered was still queued (or claimed
+ * but unsent) when the cancel took effect; its lateness tells a claim race (a few ms) from a
+ * dispatcher that never noticed the cancel (seconds).
+ */
+function printSendFigures(t: CancelTimings, log: string): void {
+  const calls = readCallLog(log).map((c) => ({ atMs: c.atMs, line: markerId(c.marker) }));
+  const sentBefore = new Set(calls.filter((c) => c.atMs <= t.cancelAnsweredMs).map((c) => c.line));
+  const sentAfter = calls.filter((c) => c.atMs > t.cancelAnsweredMs);
+  const queuedSent = sentAfter.filter((c) => !sentBefore.has(c.line));
   figure('lines sent before the cancel answered', sentBefore.size);
   figure('sends after the cancel answered (retries of in-flight lines included)', sentAfter.length);
-  figure('queued lines sent after the cancel answered', queuedSent.size, { exactly: 0 });
+  const queuedLines = new Set(queuedSent.map((c) => c.line)).size;
+  figure('queued lines sent after the cancel answered', queuedLines, { exactly: 0 });
+  const lastMs = queuedSent.reduce((last, c) => Math.max(last, c.atMs - t.cancelAnsweredMs), -1);
+  if (lastMs >= 0)
+    figure('last of them sent after the cancel answered by', lastMs, { unit: ' ms' });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await runCancelStallBench();
