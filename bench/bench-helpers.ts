@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const ROOT = join(import.meta.dirname, '..');
@@ -54,3 +56,42 @@ export async function spawnOpenbatch(
 
 export const fmt = (n: number, digits = 0): string =>
   n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+const SIMULATOR_READY = /listening on (http:\/\/\S+)\/v1/;
+const SERVER_READY = /openbatch listening on (http:\/\/\S+\/v1)/;
+
+/** `openbatch simulate` on a free port; its `url` has no /v1. */
+export const startSimulator = (args: string[] = []): Promise<Child> =>
+  spawnOpenbatch(['simulate', '--port', '0', ...args], {}, SIMULATOR_READY);
+
+/** `openbatch serve` on a free port against the simulator at `simUrl`; its `url` ends in /v1. */
+export const startServer = (
+  dataDir: string,
+  simUrl: string,
+  env: Record<string, string> = {},
+): Promise<Child> =>
+  spawnOpenbatch(
+    ['serve', '--port', '0', '--data-dir', dataDir],
+    { OPENBATCH_UPSTREAM_URL: `${simUrl}/v1`, OPENBATCH_TICK_MS: '100', ...env },
+    SERVER_READY,
+  );
+
+/** Runs `fn` with a fresh temporary directory and removes it afterwards, whatever happens. */
+export async function withTempDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), `openbatch-bench-${prefix}-`));
+  try {
+    return await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A positive integer from the environment, or `fallback` when unset. */
+export function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw.replaceAll('_', ''));
+  if (!Number.isInteger(n) || n <= 0)
+    throw new Error(`${name}: expected a positive integer, got '${raw}'`);
+  return n;
+}

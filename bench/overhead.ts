@@ -1,121 +1,111 @@
 /**
  * Benchmark 1 — overhead. The simulator with zero latency and no limits; a chat batch through
  * `openbatch serve` end to end (upload → completed → output downloaded) versus a bare loop of
- * undici `request` calls with the same concurrency against the same simulator, in the same run.
+ * undici `request` calls with the same concurrency against the simulator, in the same run, at
+ * each size in BENCH_SIZES (default 20,000 and 100,000 lines; BENCH_LINES=n runs one size).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Pool } from 'undici';
-import { fmt, spawnOpenbatch } from './bench-helpers.ts';
+import { bareLoopRate } from './bare-loop.ts';
+import { envInt, fmt, startSimulator } from './bench-helpers.ts';
+import { chatLine, type RequestLine } from './input-files.ts';
+import { runMeasuredBatch, type BatchRun } from './measured-batch.ts';
+import { figure, heading, note } from './report.ts';
 
-const LINES = Number(process.env.BENCH_LINES ?? 100_000);
-const CONCURRENCY = 64;
+export const CONCURRENCY = 64;
+const DEFAULT_SIZES = [20_000, 100_000];
+const OVERHEAD_TARGET = 0.6;
+const DISK_TARGET = 1.3;
+const RSS_TARGET_MIB = 256;
 
-const body = (i: number) => ({
-  model: 'gpt-4o-mini',
-  messages: [{ role: 'user', content: `Summarise document ${i} in one line.` }],
-  max_tokens: 32,
-});
-
-async function bareLoop(simUrl: string): Promise<number> {
-  const pool = new Pool(simUrl, { connections: CONCURRENCY });
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < LINES) {
-        const i = next++;
-        const res = await pool.request({
-          method: 'POST',
-          path: '/v1/chat/completions',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(body(i)),
-        });
-        await res.body.text();
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  await pool.close();
-  return LINES / seconds;
+function sizesFromEnv(): number[] {
+  const listed = process.env.BENCH_SIZES;
+  if (listed) return listed.split(',').map((n) => Number(n.replaceAll('_', '')));
+  return process.env.BENCH_LINES ? [envInt('BENCH_LINES', 0)] : DEFAULT_SIZES;
 }
 
-async function throughOpenbatch(simUrl: string): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'openbatch-bench-'));
-  const input = join(dir, 'input.jsonl');
-  writeFileSync(
-    input,
-    Array.from({ length: LINES }, (_, i) =>
-      JSON.stringify({
-        custom_id: `r-${i}`,
-        method: 'POST',
-        url: '/v1/chat/completions',
-        body: body(i),
-      }),
-    ).join('\n') + '\n',
-  );
-  const server = await spawnOpenbatch(
-    ['serve', '--port', '0', '--data-dir', join(dir, 'data')],
-    {
-      OPENBATCH_UPSTREAM_URL: `${simUrl}/v1`,
-      OPENBATCH_UPSTREAM_MAX_CONCURRENCY: String(CONCURRENCY),
-      OPENBATCH_MAX_LINES: String(Math.max(LINES, 50_000)),
-      OPENBATCH_TICK_MS: '100',
-    },
-    /openbatch listening on (http:\/\/\S+\/v1)/,
-  );
-  const { default: OpenAI } = await import('openai');
-  const { createReadStream } = await import('node:fs');
-  const client = new OpenAI({ apiKey: 'bench', baseURL: server.url, maxRetries: 0 });
-  const started = performance.now();
-  const file = await client.files.create({ file: createReadStream(input), purpose: 'batch' });
-  const uploadedAt = performance.now();
-  let batch = await client.batches.create({
-    input_file_id: file.id,
-    endpoint: '/v1/chat/completions',
-    completion_window: '24h',
-  });
-  const seen = new Map<string, number>();
-  while (!['completed', 'failed', 'expired', 'cancelled'].includes(batch.status)) {
-    await new Promise((r) => setTimeout(r, 50));
-    batch = await client.batches.retrieve(batch.id);
-    if (!seen.has(batch.status)) seen.set(batch.status, performance.now());
+/** The bare loop at `lines`, against a simulator of its own so its call log starts empty. */
+export async function measureBareRate(lines: number): Promise<number> {
+  const sim = await startSimulator();
+  try {
+    return await bareLoopRate(sim.url, lines, CONCURRENCY);
+  } finally {
+    await sim.stop();
   }
-  const phase = (from: number, to: number | undefined) =>
-    `${fmt(((to ?? from) - from) / 1000, 1)} s`;
-  console.log(
-    `  phases: upload ${phase(started, uploadedAt)}, validating ${phase(uploadedAt, seen.get('in_progress'))}, in_progress ${phase(seen.get('in_progress') ?? uploadedAt, seen.get('finalizing') ?? seen.get('completed'))}, finalizing ${phase(seen.get('finalizing') ?? 0, seen.get('completed'))}`,
+}
+
+/** One batch through the server against a fresh simulator started with `simArgs`. */
+export async function measureServer(
+  lines: number,
+  simArgs: string[] = [],
+  lineAt: (i: number) => RequestLine = chatLine,
+): Promise<BatchRun> {
+  const sim = await startSimulator(simArgs);
+  try {
+    return await runMeasuredBatch({
+      simUrl: sim.url,
+      lines,
+      lineAt,
+      serverEnv: { OPENBATCH_UPSTREAM_MAX_CONCURRENCY: String(CONCURRENCY) },
+    });
+  } finally {
+    await sim.stop();
+  }
+}
+
+export const perLineMs = (run: BatchRun): number => (run.seconds * 1000) / run.lines;
+
+/** The figures every scale scenario prints; `bareRate` is null where no bare loop applies. */
+export function printRunFigures(run: BatchRun, bareRate: number | null): void {
+  const rate = run.lines / run.seconds;
+  if (bareRate !== null) {
+    figure('bare undici loop', bareRate, { unit: ' req/s' });
+    figure('openbatch end to end', rate, { unit: ' req/s' });
+    figure('overhead ratio (openbatch / bare)', rate / bareRate, {
+      unit: '×',
+      digits: 2,
+      atLeast: OVERHEAD_TARGET,
+    });
+  }
+  note('phases', phasesText(run));
+  figure('per-line time', perLineMs(run), { unit: ' ms', digits: 3 });
+  figure('server CPU per 1,000 lines', (run.serverCpuSeconds * 1000) / run.lines, {
+    unit: ' s',
+    digits: 3,
+  });
+  figure('database bytes per line', run.databaseBytes / run.lines, { unit: ' B' });
+  figure('disk / (input + output)', run.dataDirBytes / (run.inputBytes + run.outputBytes), {
+    unit: '×',
+    digits: 2,
+    atMost: DISK_TARGET,
+  });
+  note('sizes', sizesText(run));
+  figure('peak RSS of the server', run.peakRssMiB, { unit: ' MiB', atMost: RSS_TARGET_MIB });
+}
+
+function phasesText(run: BatchRun): string {
+  const p = run.phases;
+  const s = (seconds: number): string => `${fmt(seconds, 1)} s`;
+  return (
+    `upload ${s(p.upload)}, validating ${s(p.validating)}, in_progress ${s(p.inProgress)}, ` +
+    `finalizing ${s(p.finalizing)}, download ${s(p.download)} (total ${s(run.seconds)})`
   );
-  const text = await (await client.files.content(batch.output_file_id!)).text();
-  const seconds = (performance.now() - started) / 1000;
-  const lines = text.split('\n').filter(Boolean).length;
-  await server.stop();
-  rmSync(dir, { recursive: true, force: true });
-  if (batch.status !== 'completed' || lines !== LINES)
-    throw new Error(`batch ${batch.status}, ${lines} output lines`);
-  return LINES / seconds;
+}
+
+function sizesText(run: BatchRun): string {
+  const mb = (bytes: number): string => `${fmt(bytes / 1e6, 1)} MB`;
+  return (
+    `data dir ${mb(run.dataDirBytes)} (database ${mb(run.databaseBytes)}), ` +
+    `input ${mb(run.inputBytes)}, output ${mb(run.outputBytes)}`
+  );
 }
 
 export async function runOverheadBench(): Promise<void> {
-  const sim = await spawnOpenbatch(
-    ['simulate', '--port', '0'],
-    {},
-    /listening on (http:\/\/\S+)\/v1/,
-  );
-  try {
-    const bare = await bareLoop(sim.url);
-    const ours = await throughOpenbatch(sim.url);
-    console.log(
-      `overhead: ${fmt(LINES)} chat lines, concurrency ${CONCURRENCY}, simulator at zero latency`,
+  for (const lines of sizesFromEnv()) {
+    const bareRate = await measureBareRate(lines);
+    const run = await measureServer(lines);
+    heading(
+      `overhead: ${fmt(lines)} chat lines, concurrency ${CONCURRENCY}, simulator at zero latency, no rate-limit headers`,
     );
-    console.log(`  bare undici loop      ${fmt(bare)} req/s`);
-    console.log(
-      `  openbatch end to end  ${fmt(ours)} req/s (upload → completed → output downloaded)`,
-    );
-    console.log(`  ratio openbatch / bare = ${fmt(ours / bare, 2)}× (target ≥ 0.50×)`);
-  } finally {
-    await sim.stop();
+    printRunFigures(run, bareRate);
   }
 }
 
