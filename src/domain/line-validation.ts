@@ -15,7 +15,7 @@ export interface ValidLine {
   custom_id: string;
   model: string;
   upstream: string;
-  body: string;
+  readonly body: string;
   /** How many embedding inputs the line carries (0 for other endpoints). */
   embeddingInputs: number;
 }
@@ -184,7 +184,17 @@ function validateBody(
   const embeddingInputs = ctx.endpoint === '/v1/embeddings' ? countEmbeddingInputs(body.input) : 0;
   return {
     ok: true,
-    line: { custom_id, model, upstream, body: JSON.stringify(body), embeddingInputs },
+    line: {
+      custom_id,
+      model,
+      upstream,
+      // Built on demand: ingest never needs it (lines are sent from the file), and a 600 KB
+      // image line would otherwise cost a 600 KB string per line while validating.
+      get body() {
+        return JSON.stringify(body);
+      },
+      embeddingInputs,
+    },
   };
 }
 

@@ -1,4 +1,5 @@
 import type { ChunkLease, ClaimedChunk, ClaimedItem } from '../domain/records.ts';
+import { CallStop } from '../lib/call-stop.ts';
 import { coerceError } from '../lib/coerce-error.ts';
 import { WakeSignal } from '../lib/wake-signal.ts';
 import { ProviderError, type UpstreamResponse } from '../providers/provider.ts';
@@ -15,13 +16,18 @@ const IDLE_WAIT_MS = 1_000;
 /** How far into the claimed queue admission looks past a blocked model (mixed-model batches). */
 const ADMISSION_SCAN = 64;
 /** Request bodies claimed ahead are held in memory up to about this much (large vision lines). */
-const CLAIM_AHEAD_BYTES = 16 * 1024 * 1024;
+const CLAIM_AHEAD_BYTES = 8 * 1024 * 1024;
+/**
+ * Request bodies in flight are held to about this much (one call always may go): with lines of
+ * hundreds of KB (inline images), memory stays bounded by this, not by concurrency × line size.
+ */
+const IN_FLIGHT_BYTES = 24 * 1024 * 1024;
 
 type StopReason = 'cancelled' | 'expired' | 'shutdown' | 'timeout';
 
 interface InFlight {
   item: ClaimedItem;
-  controller: AbortController;
+  stop: CallStop;
   deadlineMs: number;
 }
 
@@ -45,6 +51,7 @@ export class Dispatcher {
   readonly #meter: ThroughputMeter;
   readonly #wake = new WakeSignal();
   readonly #inFlight = new Set<InFlight>();
+  #inFlightBytes = 0;
   /** Claimed ahead, not yet sent: claiming ahead keeps claim transactions rare. */
   readonly #claimed = new ClaimedLines();
   #lastRenewMs = 0;
@@ -101,7 +108,7 @@ export class Dispatcher {
     const { clock } = this.#deps;
     const deadline = clock.nowMs() + graceMs;
     while (this.#inFlight.size > 0 && clock.nowMs() < deadline) await clock.sleep(20);
-    for (const flight of this.#inFlight) flight.controller.abort('shutdown' satisfies StopReason);
+    for (const flight of this.#inFlight) flight.stop.stop('shutdown' satisfies StopReason);
     while (this.#inFlight.size > 0) await clock.sleep(5);
     // Whatever is not done goes back to the queue with its attempt refunded.
     for (const lease of this.#claimed.releaseAll())
@@ -124,7 +131,7 @@ export class Dispatcher {
     let aborted = 0;
     for (const flight of this.#inFlight) {
       if (flight.item.batch_id !== batchId) continue;
-      flight.controller.abort(reason satisfies StopReason);
+      flight.stop.stop(reason satisfies StopReason);
       aborted++;
     }
     return aborted;
@@ -253,18 +260,21 @@ export class Dispatcher {
   #admit(admitted: [ClaimedItem, Reservation][]): number {
     let waitMs = IDLE_WAIT_MS;
     let i = 0;
+    let bytes = this.#inFlightBytes;
     while (
       this.inFlightCount + admitted.length < this.scheduler.concurrencyLimit &&
       i < this.#claimed.length &&
       i < ADMISSION_SCAN
     ) {
       const item = this.#claimed.at(i)!;
+      if (bytes > 0 && bytes + item.body.length > IN_FLIGHT_BYTES) break;
       const admission = this.scheduler.tryAdmit(item.model, item.body);
       if ('waitMs' in admission) {
         waitMs = Math.min(waitMs, Math.max(1, admission.waitMs));
         i++;
         continue;
       }
+      bytes += item.body.length;
       admitted.push([this.#claimed.removeAt(i), admission]);
     }
     return waitMs;
@@ -274,16 +284,17 @@ export class Dispatcher {
   #abortOverdue(): void {
     const now = this.#deps.clock.nowMs();
     for (const flight of this.#inFlight) {
-      if (now >= flight.deadlineMs && !flight.controller.signal.aborted)
-        flight.controller.abort('timeout' satisfies StopReason);
+      if (now >= flight.deadlineMs && !flight.stop.stopped)
+        flight.stop.stop('timeout' satisfies StopReason);
     }
   }
 
   #start(item: ClaimedItem, reservation: Reservation): void {
-    const controller = new AbortController();
+    const stop = new CallStop();
     const deadlineMs = this.#deps.clock.nowMs() + this.#deps.options.requestTimeoutMs;
-    const flight = { item, controller, deadlineMs };
+    const flight = { item, stop, deadlineMs };
     this.#inFlight.add(flight);
+    this.#inFlightBytes += item.body.length;
     this.stats.sent++;
     // Only a lease lost with its request out counts towards poison (engine README, invariant 4).
     if (!item.suspect)
@@ -293,24 +304,21 @@ export class Dispatcher {
         lease_gen: item.lease_gen,
         index: item.index,
       });
-    void this.#call(item, reservation, controller.signal).finally(() => {
+    void this.#call(item, reservation, stop).finally(() => {
       this.#inFlight.delete(flight);
+      this.#inFlightBytes -= item.body.length;
       this.#wake.wake();
     });
   }
 
-  async #call(item: ClaimedItem, reservation: Reservation, stopSignal: AbortSignal): Promise<void> {
+  async #call(item: ClaimedItem, reservation: Reservation, stop: CallStop): Promise<void> {
     const { clock, options } = this.#deps;
     let res: UpstreamResponse;
     try {
-      res = await this.scheduler.upstream.send({
-        path: item.endpoint,
-        body: item.body,
-        signal: stopSignal,
-      });
+      res = await this.scheduler.upstream.send({ path: item.endpoint, body: item.body, stop });
     } catch (err) {
-      const reason = stopSignal.reason as StopReason | undefined;
-      if (stopSignal.aborted && reason !== 'timeout') {
+      const reason = stop.reason as StopReason | undefined;
+      if (stop.stopped && reason !== 'timeout') {
         this.scheduler.settle(reservation, NOT_SENT, this.inFlightCount);
         return this.#stopped(item, reason ?? 'shutdown');
       }

@@ -20,16 +20,37 @@ export class RawJson {
   }
 }
 
-// A string token (kept as is), a run of whitespace outside strings (dropped), or a separator.
-const TOKEN = /"(?:[^"\\]|\\.)*"|\s+|[:,]/g;
+const QUOTE = 34;
+const BACKSLASH = 92;
+const COMMA = 44;
+const COLON = 58;
 
-/** Re-spaces valid JSON text with Python's separators; strings and numbers are left untouched. */
+/**
+ * Re-spaces valid JSON text with Python's separators; strings and numbers are left untouched.
+ * One pass over the character codes, copying runs between separators and dropping whitespace
+ * outside strings (a regex with a callback per token cost about three times as much per answer).
+ */
 export function respaceJson(text: string): string {
-  return text.replace(TOKEN, (token) => {
-    if (token === ':') return ': ';
-    if (token === ',') return ', ';
-    return token.charCodeAt(0) === 34 ? token : '';
-  });
+  let out = '';
+  let runStart = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+      continue;
+    }
+    if (c === QUOTE) inString = true;
+    else if (c === COMMA || c === COLON) {
+      out += text.slice(runStart, i) + (c === COMMA ? ', ' : ': ');
+      runStart = i + 1;
+    } else if (c === 32 || c === 10 || c === 13 || c === 9) {
+      out += text.slice(runStart, i);
+      runStart = i + 1;
+    }
+  }
+  return runStart === 0 ? text : out + text.slice(runStart);
 }
 
 function write(value: unknown, out: string[]): void {

@@ -1,5 +1,6 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { Pool } from 'undici';
-import type { Dispatcher } from 'undici';
+import type { CallStop } from '../lib/call-stop.ts';
 import { classifyStatus, classifyTransportError } from './classify.ts';
 import { ProviderError, type Upstream, type UpstreamStream } from './provider.ts';
 
@@ -65,18 +66,16 @@ export function createOpenAiCompatible(opts: OpenAiCompatibleOptions): Upstream 
   return {
     name: opts.name,
     maxConcurrency: opts.maxConcurrency,
-    send: async ({ path, body, signal }) => {
-      const res = await request('POST', path, body, signal);
-      const text = await readBody(res, opts.maxResponseBytes, signal);
+    send: async ({ path, body, stop }) => {
+      const res = await post(
+        pool,
+        { path: pathFor(path), headers, body },
+        stop,
+        opts.maxResponseBytes,
+      );
       const rid = res.headers['x-request-id'];
-      const failure = classifyStatus(res.statusCode, res.headers, (opts.nowMs ?? Date.now)());
-      return {
-        status: res.statusCode,
-        headers: res.headers,
-        body: text,
-        requestId: typeof rid === 'string' ? rid : null,
-        failure,
-      };
+      const failure = classifyStatus(res.status, res.headers, (opts.nowMs ?? Date.now)());
+      return { ...res, requestId: typeof rid === 'string' ? rid : null, failure };
     },
     forward: async ({ method, path, body, signal }): Promise<UpstreamStream> => {
       const res = await request(method, path, body, signal);
@@ -92,27 +91,47 @@ export function createOpenAiCompatible(opts: OpenAiCompatibleOptions): Upstream 
   };
 }
 
-async function readBody(
-  res: Dispatcher.ResponseData,
+/**
+ * One POST through undici's dispatch API: the answer is gathered by a handler, with no response
+ * stream, request handler object or AbortSignal per call (undici's `request` builds all three,
+ * which cost as much as the rest of a line's handling together).
+ */
+function post(
+  pool: Pool,
+  req: { path: string; headers: Record<string, string>; body: string },
+  stop: CallStop,
   maxBytes: number,
-  signal: AbortSignal,
-): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of res.body) {
-      const buf = chunk as Buffer;
-      size += buf.length;
-      if (size > maxBytes) {
-        res.body.destroy();
-        throw new ProviderError('invalid_response', `upstream response exceeded ${maxBytes} bytes`);
-      }
-      chunks.push(buf);
-    }
-  } catch (err) {
-    if (err instanceof ProviderError) throw err;
-    if (signal.aborted) throw signal.reason;
-    throw classifyTransportError(err);
-  }
-  return Buffer.concat(chunks, size).toString('utf8');
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let status = 0;
+    let headers: IncomingHttpHeaders = {};
+    // A stopped call rejects with the abort error; the caller reads why from `stop.reason`.
+    const fail = (err: Error): void =>
+      reject(stop.stopped || err instanceof ProviderError ? err : classifyTransportError(err));
+    pool.dispatch(
+      { method: 'POST', path: req.path, headers: req.headers, body: req.body },
+      {
+        onRequestStart: (controller) => stop.onStop((reason) => controller.abort(reason)),
+        onResponseStart: (_controller, statusCode, responseHeaders) => {
+          status = statusCode;
+          headers = responseHeaders;
+        },
+        onResponseData: (controller, chunk) => {
+          size += chunk.length;
+          if (size > maxBytes) {
+            controller.abort(
+              new ProviderError('invalid_response', `upstream response exceeded ${maxBytes} bytes`),
+            );
+            return;
+          }
+          chunks.push(chunk);
+        },
+        onResponseEnd: () =>
+          resolve({ status, headers, body: Buffer.concat(chunks, size).toString('utf8') }),
+        onResponseError: (_controller, err) => fail(err),
+      },
+    );
+  });
 }

@@ -1,10 +1,12 @@
 import type { Readable } from 'node:stream';
+import type { CallStop } from '../lib/call-stop.ts';
 
 /** One call to an upstream. `path` is OpenAI's (`/v1/chat/completions`); `body` is JSON text. */
 export interface UpstreamRequest {
   path: string;
   body: string;
-  signal: AbortSignal;
+  /** Stopping it rejects the call with `stop.reason`. */
+  stop: CallStop;
 }
 
 /** Any HTTP answer, 2xx or not; only transport failures throw. */

@@ -8,7 +8,7 @@ import type { ChunkStatements } from './chunk-rows.ts';
 import { deltaFor, type BatchDelta, type LoadedChunk } from './chunk-rows.ts';
 
 /** Most chunks one claim looks at (the window that sums their lines is bounded by it). */
-const CLAIM_SCAN = 256;
+const CLAIM_SCAN = 32;
 
 interface ClaimedRow {
   chunk_id: number;
@@ -205,12 +205,19 @@ export class SqliteChunkQueue {
     });
   }
 
-  /** One transaction for the whole group: this is the group commit of design.md §3. */
+  /**
+   * One transaction for the whole group: this is the group commit of design.md §3. It commits
+   * without the fsync; the caller makes the WAL durable off the event loop (see WalSync).
+   */
   record(
     outcomes: readonly ItemOutcome[],
     spools: ReadonlyMap<string, SpoolLengths>,
     _nowMs: number,
   ): void {
+    this.#withoutFsync(() => this.#recordGroup(outcomes, spools));
+  }
+
+  #recordGroup(outcomes: readonly ItemOutcome[], spools: ReadonlyMap<string, SpoolLengths>): void {
     this.#db.transaction(() => {
       const chunks = new Map<number, LoadedChunk>();
       const requeues = new Map<number, Requeue>();

@@ -11,6 +11,7 @@ import { ChunkStatements } from './chunk-rows.ts';
 import { LeaseSweeper } from './lease-sweep.ts';
 import { migrate } from './migrations.ts';
 import { createBatchChunks } from './batch-chunks.ts';
+import { WalSync } from './wal-sync.ts';
 
 /** Opens (creating if needed) the SQLite database at `path` in WAL mode with synchronous=FULL. */
 export function openSqlite(path: string): Database {
@@ -30,6 +31,7 @@ export function createSqliteStore(path: string): Store {
   const queue = new SqliteChunkQueue(db, rows);
   const sweeper = new LeaseSweeper(db, rows);
   const chunks = createBatchChunks(db);
+  const walSync = new WalSync(`${path}-wal`);
   const q = {
     batchById: db.prepare(`SELECT * FROM batches WHERE id = ?`),
     batchInProject: db.prepare(`SELECT * FROM batches WHERE id = ? AND project = ?`),
@@ -116,9 +118,13 @@ export function createSqliteStore(path: string): Store {
     renewLeases: async (leases, untilMs) => queue.renew(leases, untilMs),
     markSent: async (lines) => queue.markSent(lines),
     applicableOutcomes: async (outcomes) => queue.applicable(outcomes),
-    recordOutcomes: async (outcomes, spools, nowMs) => queue.record(outcomes, spools, nowMs),
+    recordOutcomes: async (outcomes, spools, nowMs) => {
+      queue.record(outcomes, spools, nowMs);
+      await walSync.sync();
+    },
     releaseLeases: async (nowMs, opts) => sweeper.sweep(nowMs, opts),
     close: async () => {
+      await walSync.close();
       db.close();
     },
   };
