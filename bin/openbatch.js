@@ -9,11 +9,13 @@ import { join } from 'node:path';
 const root = join(import.meta.dirname, '..');
 const built = join(root, 'dist', 'cli', 'main.js');
 
+/** Newest modification time of the TypeScript sources under `dir`. */
 function newestMtimeMs(dir) {
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtimeMs(path) : statSync(path).mtimeMs);
+    if (entry.isDirectory()) newest = Math.max(newest, newestMtimeMs(path));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
   }
   return newest;
 }
