@@ -11,11 +11,12 @@ describe('kill -9 during upload and during finalizing (full)', () => {
     expect(r.partialVisible, r.why).toEqual([]);
   }, 1_200_000);
 
-  it('never completes a batch without its files across 20 kills while finalizing', async () => {
+  it('never ends a batch without whole files while its finalizing is killed and resumed', async () => {
     const r = await runFinalizeKills({ name: 'kill-finalize-full', lines: 30_000, kills: 20 });
-    expect(r.completedWithoutFiles, r.why).toEqual([]);
-    expect(r.status, r.why).toBe('completed');
+    expect(r.endedWithoutFiles, r.why).toEqual([]);
+    expect(r.status, r.why).toBe('cancelled');
     expect(r.report.ok, r.why).toBe(true);
+    expect(r.orphanBlobs, r.why).toBe(0);
     expect(r.killsWhileFinalizing, r.why).toBeGreaterThanOrEqual(5);
   }, 1_800_000);
 });

@@ -11,11 +11,12 @@ describe('kill -9 during upload and during finalizing (fast)', () => {
     expect(r.partialVisible, r.why).toEqual([]);
   }, 180_000);
 
-  it('never completes a batch without its files, and finalizing resumes after restart', async () => {
-    const r = await runFinalizeKills({ name: 'kill-finalize-fast', lines: 5_000, kills: 3 });
-    expect(r.completedWithoutFiles, r.why).toEqual([]);
-    expect(r.status, r.why).toBe('completed');
+  it('never ends a batch without whole files while its finalizing is killed and resumed', async () => {
+    const r = await runFinalizeKills({ name: 'kill-finalize-fast', lines: 20_000, kills: 3 });
+    expect(r.endedWithoutFiles, r.why).toEqual([]);
+    expect(r.status, r.why).toBe('cancelled');
     expect(r.report.ok, r.why).toBe(true);
+    expect(r.orphanBlobs, r.why).toBe(0);
     expect(r.killsWhileFinalizing, r.why).toBeGreaterThanOrEqual(1);
   }, 240_000);
 });

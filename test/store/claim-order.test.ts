@@ -289,6 +289,17 @@ describe('chunk queue', () => {
     expect((await sweep(store, 1_000, false)).revoked).toEqual([]);
   });
 
+  it('never claims a chunk of a batch that is no longer running, even one requeued by a sweep', async () => {
+    await addBatch(store, 'b', 1000, 2, 1);
+    await start(store, 'b');
+    const [leased] = await claim(store, 0, 1);
+    await store.requestCancel('p', 'b', 10);
+    // A crash: start-up takes the lease back and requeues the chunk before the cancel stops it.
+    await sweep(store, 20, true);
+    expect(await claim(store, 30)).toEqual([]);
+    expect(leased).toBeDefined();
+  });
+
   it('stops unstarted chunks on cancel and lists them for the error file', async () => {
     await addBatch(store, 'b', 1000, 4, 2);
     await start(store, 'b');

@@ -53,7 +53,8 @@ export class SqliteChunkQueue {
     this.#db = db;
     this.#rows = rows;
     // Earliest deadline first; among batches with the same deadline, the chunk holding line 1 of
-    // each, then the next chunk of each… (round-robin). The window takes chunks until they hold
+    // each, then the next chunk of each… (round-robin). Only running batches: a chunk requeued
+    // at start-up from a batch that is cancelling or expiring is never claimed again. The window takes chunks until they hold
     // about maxLines lines and maxBytes bytes; the first chunk always goes.
     this.#claim = db.prepare(`
       UPDATE chunks SET state = 'leased', attempts = attempts + 1, lease_gen = lease_gen + 1,
@@ -66,6 +67,8 @@ export class SqliteChunkQueue {
             SELECT chunk_id, line_count, byte_end - byte_start AS bytes, deadline_ms, first_line
             FROM chunks
             WHERE state = 'queued' AND upstream = @upstream AND not_before_ms <= @now
+              AND EXISTS (SELECT 1 FROM batches
+                WHERE batches.id = chunks.batch_id AND batches.status = 'in_progress')
             ORDER BY deadline_ms, first_line, chunk_id LIMIT ${CLAIM_SCAN})
           WINDOW w AS (ORDER BY deadline_ms, first_line, chunk_id ROWS UNBOUNDED PRECEDING))
         WHERE lines_to - line_count < @maxLines AND bytes_to - bytes < @maxBytes)

@@ -190,49 +190,67 @@ export interface FinalizeKillResult {
   why: string;
   status: string;
   report: CheckReport;
-  /** Observations of `completed` whose output file was missing or short (must be none). */
-  completedWithoutFiles: string[];
+  /** Observations of an ended batch whose output or error file was missing or short (must be none). */
+  endedWithoutFiles: string[];
+  /** Kills that landed while the finalizer was appending the lines that never ran. */
   killsWhileFinalizing: number;
   outputLines: number;
+  orphanBlobs: number;
 }
 
-/** The batch as the database holds it right after a kill, plus whether its files are whole. */
-function inspect(
-  dataDir: string,
-  batchId: string,
-): { status: string; total: number; outputOk: boolean | null; tmp: number; orphans: number } {
+interface BatchState {
+  status: string;
+  /** Files of an ended batch are whole (row size = blob size); null while it has not ended. */
+  filesOk: boolean | null;
+  /** The error spool holds bytes past its committed length: the finalizer was writing. */
+  finalizerWriting: boolean;
+}
+
+/** The batch as the database and the data dir hold it right after a kill. */
+function inspect(dataDir: string, batchId: string): BatchState {
   const db = new Database(dbPath(dataDir), { readonly: true });
   try {
     const b = db
-      .prepare(`SELECT status, total, completed, output_file_id FROM batches WHERE id = ?`)
-      .get(batchId) as { status: string; total: number; completed: number; output_file_id: string };
-    let outputOk: boolean | null = null;
-    if (b.status === 'completed') {
-      const f = db.prepare(`SELECT bytes FROM files WHERE id = ?`).get(b.output_file_id) as
+      .prepare(
+        `SELECT status, output_file_id, error_file_id, error_bytes FROM batches WHERE id = ?`,
+      )
+      .get(batchId) as {
+      status: string;
+      output_file_id: string | null;
+      error_file_id: string | null;
+      error_bytes: number;
+    };
+    const whole = (id: string | null): boolean => {
+      if (id === null) return true;
+      const row = db.prepare(`SELECT bytes FROM files WHERE id = ?`).get(id) as
         { bytes: number } | undefined;
-      let size = -1;
-      try {
-        size = statSync(join(dataDir, 'blobs', b.output_file_id)).size;
-      } catch {
-        size = -1;
-      }
-      outputOk = f !== undefined && f.bytes === size;
-    }
+      return row !== undefined && row.bytes === sizeOf(join(dataDir, 'blobs', id));
+    };
+    const ended = b.status === 'cancelled' || b.status === 'completed';
+    const spool = sizeOf(join(dataDir, 'spool', `${batchId}_error`));
     return {
       status: b.status,
-      total: b.total,
-      outputOk,
-      tmp: readdirSync(join(dataDir, 'tmp')).length,
-      orphans: 0,
+      filesOk: ended ? whole(b.output_file_id) && whole(b.error_file_id) : null,
+      finalizerWriting: !ended && spool > b.error_bytes,
     };
   } finally {
     db.close();
   }
 }
 
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return -1;
+  }
+}
+
 /**
- * Runs a large batch (upstream latency 0) and kills the server while it is finalizing, `kills`
- * times (each restart starts finalizing over), at random delays after `finalizing` is seen.
+ * Finalizing has work only for lines that never ran (answers are appended as they come, and a
+ * finished batch's files are published by a hard link). So: a large batch against a slow
+ * upstream is cancelled with most of its lines queued, and the server is killed `kills` times
+ * while the finalizer appends their `batch_cancelled` lines (each restart starts it over).
  */
 export async function runFinalizeKills(opts: {
   name: string;
@@ -240,69 +258,55 @@ export async function runFinalizeKills(opts: {
   kills: number;
 }): Promise<FinalizeKillResult> {
   const rng = createRandom(opts.name);
-  const sim = createSimulator({ seed: (rng.seed % 1000) + 1 });
+  const sim = createSimulator({ seed: (rng.seed % 1000) + 1, latencyMs: 100 });
   const simUrl = (await sim.listen(0)).url;
   const dataDir = tempDir(opts.name);
   const servers = new Servers();
   const env = {
     ...FAST_ENGINE_ENV,
     OPENBATCH_UPSTREAM_URL: `${simUrl}/v1`,
-    OPENBATCH_UPSTREAM_MAX_CONCURRENCY: '64',
+    OPENBATCH_UPSTREAM_MAX_CONCURRENCY: '8',
   };
-  const db = () => new Database(dbPath(dataDir), { readonly: true });
   try {
     const ids = Array.from({ length: opts.lines }, (_, i) => `f-${i}`);
     let proc: ServerProcess = await servers.spawn(dataDir, env);
-    const { batchId } = await submitBatch(
-      clientFor(proc.baseURL),
-      jsonlOf(ids.map((id) => taggedLine(id))),
-    );
-    const completedWithoutFiles: string[] = [];
+    const client0 = clientFor(proc.baseURL);
+    const { batchId } = await submitBatch(client0, jsonlOf(ids.map((id) => taggedLine(id))));
+    await waitUntil(() => sim.calls().length >= 40, 120_000, 'the batch to be under way', 5);
+    await client0.batches.cancel(batchId);
+    const endedWithoutFiles: string[] = [];
     const phases: string[] = [];
     let killsWhileFinalizing = 0;
-    // Finalizing writes ~20,000–50,000 lines per second here (answers are copied as text, not
-    // re-serialised): spread the kills over the first part of that window.
-    let finalizeMs = Math.max(200, opts.lines * 0.02);
     for (let k = 0; k < opts.kills; k++) {
-      const reader = db();
-      const statusOf = () =>
-        (
-          reader.prepare(`SELECT status FROM batches WHERE id = ?`).get(batchId) as {
-            status: string;
-          }
-        ).status;
-      try {
-        await waitUntil(
-          () => statusOf() !== 'validating' && statusOf() !== 'in_progress',
-          120_000,
-          'the batch to reach finalizing',
-          2,
-        );
-      } finally {
-        reader.close();
-      }
-      const seenAt = Date.now();
-      await sleep(rng.range(0, finalizeMs));
+      // Aim at the finalizer: wait until it is appending not-run lines (or the batch ended),
+      // then kill within a few ms.
+      await waitUntil(
+        () => {
+          const st = inspect(dataDir, batchId);
+          return st.finalizerWriting || st.filesOk !== null;
+        },
+        120_000,
+        'the finalizer to write',
+        1,
+      );
+      await sleep(rng.range(0, 8));
       await killHard(proc);
       const state = inspect(dataDir, batchId);
-      if (state.status === 'finalizing') killsWhileFinalizing++;
-      if (state.status === 'completed' && state.outputOk !== true)
-        completedWithoutFiles.push(`kill ${k + 1}: output file row/blob mismatch`);
-      phases.push(`${state.status}${state.tmp > 0 ? '+tmp' : ''}@${Date.now() - seenAt}ms`);
-      if (state.status === 'completed') {
-        // Finalizing got faster than our delays: shorten them for the next rounds.
-        finalizeMs = Math.max(20, finalizeMs / 2);
-        proc = await servers.spawn(dataDir, env);
-        break;
-      }
+      if (state.finalizerWriting) killsWhileFinalizing++;
+      if (state.filesOk === false) endedWithoutFiles.push(`kill ${k + 1}: file row/blob mismatch`);
+      phases.push(`${state.status}${state.finalizerWriting ? '+writing' : ''}`);
       proc = await servers.spawn(dataDir, env);
+      if (state.status === 'cancelled') break;
     }
     const client = clientFor(proc.baseURL);
     const batch = await waitTerminal(client, batchId, 120_000);
     const { output, errors, counts } = await resultsOf(client, batch);
-    const rawOutput = await fileText(client, batch.output_file_id);
-    if (!rawOutput.endsWith('\n') || output.length !== (counts?.completed ?? -1))
-      completedWithoutFiles.push('final output file is truncated');
+    for (const id of [batch.output_file_id, batch.error_file_id]) {
+      const raw = await fileText(client, id);
+      if (raw !== '' && !raw.endsWith('\n')) endedWithoutFiles.push(`file ${id} is truncated`);
+    }
+    if (errors.some((l) => l.error?.code !== 'batch_cancelled' && l.response == null))
+      endedWithoutFiles.push('an error line is neither an answer nor batch_cancelled');
     const report = check({
       inputIds: ids,
       calls: sim.calls(),
@@ -310,18 +314,20 @@ export async function runFinalizeKills(opts: {
       errorLines: errors,
       counts,
     });
+    const orphans = orphanBlobs(dataDir).length;
     const why =
-      `${formatReport(report, rng.tag)}\n${rng.tag} kills (status at kill, +tmp = temp output file present): ` +
-      `[${phases.join(', ')}] killsWhileFinalizing=${killsWhileFinalizing} status=${batch.status} ` +
-      `orphanBlobs=${orphanBlobs(dataDir).length}`;
+      `${formatReport(report, rng.tag)}\n${rng.tag} kills (status at kill, +writing = finalizer ` +
+      `appending not-run lines): [${phases.join(', ')}] killsWhileFinalizing=${killsWhileFinalizing} ` +
+      `status=${batch.status} output=${output.length} errors=${errors.length} orphanBlobs=${orphans}`;
     console.log(why);
     return {
       why,
       status: batch.status,
       report,
-      completedWithoutFiles,
+      endedWithoutFiles,
       killsWhileFinalizing,
       outputLines: output.length,
+      orphanBlobs: orphans,
     };
   } finally {
     await servers.killAll();
