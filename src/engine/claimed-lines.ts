@@ -48,7 +48,8 @@ export class ClaimedLines {
 
   /** A claimed chunk's lines: queued, or returned when their batch was stopped meanwhile. */
   add(lease: ChunkLease, batchId: string, items: ClaimedItem[]): StopState | undefined {
-    this.#held.set(lease.chunk_id, { lease, open: items.length });
+    // A chunk with nothing left to send is not held (nor renewed): the lease sweep finishes it.
+    if (items.length > 0) this.#held.set(lease.chunk_id, { lease, open: items.length });
     const stopped = this.#stopped.get(batchId)?.state;
     if (stopped) return stopped;
     for (const item of items) this.#bytes += item.body.length;
