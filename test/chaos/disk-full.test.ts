@@ -177,7 +177,7 @@ describe('disk full (data dir on a 20 MiB tmpfs)', () => {
     expect(integrityCheck(dataDir)).toBe('ok');
   }, 150_000);
 
-  it('keeps a batch finalizing while its output cannot be written, then writes it whole', async (ctx) => {
+  it('never ends a batch while its output cannot be written, then writes it whole', async (ctx) => {
     if (!mounted) return ctx.skip();
     sim.reset();
     const server = await ensureServer();
