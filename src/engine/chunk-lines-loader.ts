@@ -1,4 +1,4 @@
-import { lineRange } from '../domain/chunk-lines.ts';
+import { lineRange, type ChunkSpan } from '../domain/chunk-lines.ts';
 import { requestModel } from '../domain/line-validation.ts';
 import type { ClaimedChunk, ClaimedItem } from '../domain/records.ts';
 import { hasBit } from '../lib/bitmap.ts';
@@ -13,15 +13,28 @@ export async function loadChunkLines(
   blobs: BlobStore,
   chunk: ClaimedChunk,
 ): Promise<ClaimedItem[]> {
-  const bytes = await blobs.readRange(chunk.input_file_id, chunk.byte_start, chunk.byte_end);
-  const items: ClaimedItem[] = [];
-  for (let index = 0; index < chunk.offsets.length; index++) {
-    if (hasBit(chunk.done, index)) continue;
-    const [start, end] = lineRange(chunk, index);
-    const text = bytes.toString('utf8', start - chunk.byte_start, end - chunk.byte_start);
-    items.push(toItem(chunk, index, text));
+  const lines = await readUndoneLines(blobs, chunk.input_file_id, chunk, chunk.done);
+  return lines.map(({ index, text }) => toItem(chunk, index, text));
+}
+
+/** The text of every line of `span` not marked in `done`, from one read of the input file. */
+export async function readUndoneLines(
+  blobs: BlobStore,
+  fileId: string,
+  span: ChunkSpan,
+  done: Uint8Array,
+): Promise<{ index: number; text: string }[]> {
+  const bytes = await blobs.readRange(fileId, span.byte_start, span.byte_end);
+  const lines: { index: number; text: string }[] = [];
+  for (let index = 0; index < span.offsets.length; index++) {
+    if (hasBit(done, index)) continue;
+    const [start, end] = lineRange(span, index);
+    lines.push({
+      index,
+      text: bytes.toString('utf8', start - span.byte_start, end - span.byte_start),
+    });
   }
-  return items;
+  return lines;
 }
 
 function toItem(chunk: ClaimedChunk, index: number, text: string): ClaimedItem {

@@ -1,7 +1,8 @@
-import { lineRange, undoneLines } from '../domain/chunk-lines.ts';
+import { undoneLines } from '../domain/chunk-lines.ts';
 import { newFileId } from '../domain/ids.ts';
 import type { BatchRecord, FileRecord, UnrunChunk } from '../domain/records.ts';
 import type { FinalStatus } from '../store/store.ts';
+import { readUndoneLines } from './chunk-lines-loader.ts';
 import type { EngineDeps } from './engine-deps.ts';
 import { errorLine, notRunLine } from './output-lines.ts';
 import { spoolKey } from './result-recorder.ts';
@@ -72,13 +73,10 @@ async function* chunkLines(
   batch: BatchRecord,
   chunk: UnrunChunk,
 ): AsyncGenerator<string> {
-  const indexes = undoneLines(chunk, chunk.done);
-  if (indexes.length === 0) return;
-  const bytes = await deps.blobs.readRange(batch.input_file_id, chunk.byte_start, chunk.byte_end);
+  if (undoneLines(chunk, chunk.done).length === 0) return;
+  const lines = await readUndoneLines(deps.blobs, batch.input_file_id, chunk, chunk.done);
   const nowMs = deps.clock.nowMs();
-  for (const index of indexes) {
-    const [start, end] = lineRange(chunk, index);
-    const text = bytes.toString('utf8', start - chunk.byte_start, end - chunk.byte_start);
+  for (const { text } of lines) {
     const customId = (JSON.parse(text) as { custom_id: string }).custom_id;
     const line =
       chunk.state === 'failed'

@@ -1,5 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
-import { packOffsets, unpackOffsets } from '../../domain/chunk-lines.ts';
+import { lineRange, packOffsets, unpackOffsets } from '../../domain/chunk-lines.ts';
 import type { ChunkState, UsageTotals } from '../../domain/records.ts';
 import { emptyUsage } from '../../domain/records.ts';
 import { bitmapOf } from '../../lib/bitmap.ts';
@@ -101,15 +101,14 @@ export class ChunkStatements {
       last_error: string | null;
     },
   ): void {
-    const start = chunk.byte_start + (chunk.offsets[index] ?? 0);
-    const next = chunk.offsets[index + 1];
+    const [start, end] = lineRange(chunk, index);
     this.insertSingle.run({
       batch_id: chunk.batch_id,
       upstream: chunk.upstream,
       deadline_ms: chunk.deadline_ms,
       first_line: chunk.first_line + index,
       byte_start: start,
-      byte_end: next === undefined ? chunk.byte_end : chunk.byte_start + next,
+      byte_end: end,
       offsets: SINGLE_LINE_OFFSETS,
       ...line,
     });

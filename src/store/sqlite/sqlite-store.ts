@@ -11,6 +11,7 @@ import { ChunkStatements } from './chunk-rows.ts';
 import { LeaseSweeper } from './lease-sweep.ts';
 import { migrate } from './migrations.ts';
 import { createBatchChunks } from './batch-chunks.ts';
+import { statement } from './statement-cache.ts';
 import { WalSync } from './wal-sync.ts';
 
 /** Opens (creating if needed) the SQLite database at `path` in WAL mode with synchronous=FULL. */
@@ -33,21 +34,22 @@ export function createSqliteStore(path: string): Store {
   const chunks = createBatchChunks(db);
   const walSync = new WalSync(`${path}-wal`);
   const q = {
-    batchById: db.prepare(`SELECT * FROM batches WHERE id = ?`),
-    batchInProject: db.prepare(`SELECT * FROM batches WHERE id = ? AND project = ?`),
-    fileInProject: db.prepare(`SELECT * FROM files WHERE id = ? AND project = ?`),
+    batchById: statement(db, `SELECT * FROM batches WHERE id = ?`),
+    batchInProject: statement(db, `SELECT * FROM batches WHERE id = ? AND project = ?`),
+    fileInProject: statement(db, `SELECT * FROM files WHERE id = ? AND project = ?`),
   };
   const getBatchRow = (id: string) => q.batchById.get(id) as BatchRow | undefined;
 
   const store: Store = {
-    hasApiKeys: async () => db.prepare(`SELECT 1 FROM api_keys LIMIT 1`).get() !== undefined,
+    hasApiKeys: async () => statement(db, `SELECT 1 FROM api_keys LIMIT 1`).get() !== undefined,
     insertApiKey: async (key) => {
-      db.prepare(
+      statement(
+        db,
         `INSERT INTO api_keys (key_hash, project, created_at_ms) VALUES (@key_hash, @project, @created_at_ms)`,
       ).run(key);
     },
     projectForKeyHash: async (hash) => {
-      const row = db.prepare(`SELECT project FROM api_keys WHERE key_hash = ?`).get(hash) as
+      const row = statement(db, `SELECT project FROM api_keys WHERE key_hash = ?`).get(hash) as
         { project: string } | undefined;
       return row?.project ?? null;
     },
@@ -57,29 +59,31 @@ export function createSqliteStore(path: string): Store {
       (q.fileInProject.get(id, project) as FileRecord | undefined) ?? null,
     listFiles: async (project, query) => listFiles(db, project, query),
     fileInUse: async (id) =>
-      db
-        .prepare(
-          `SELECT 1 FROM batches WHERE input_file_id = ? AND status IN ('validating', 'in_progress', 'cancelling', 'finalizing') LIMIT 1`,
-        )
-        .get(id) !== undefined,
+      statement(
+        db,
+        `SELECT 1 FROM batches WHERE input_file_id = ? AND status IN ('validating', 'in_progress', 'cancelling', 'finalizing') LIMIT 1`,
+      ).get(id) !== undefined,
     deleteFile: async (project, id) =>
-      db.prepare(`DELETE FROM files WHERE id = ? AND project = ?`).run(id, project).changes === 1,
+      statement(db, `DELETE FROM files WHERE id = ? AND project = ?`).run(id, project).changes ===
+      1,
     deleteExpiredFiles: async (nowMs, limit) =>
       (
-        db
-          .prepare(
-            `DELETE FROM files WHERE id IN (SELECT id FROM files WHERE expires_at_ms <= ? LIMIT ?) RETURNING id`,
-          )
-          .all(nowMs, limit) as { id: string }[]
+        statement(
+          db,
+          `DELETE FROM files WHERE id IN (SELECT id FROM files WHERE expires_at_ms <= ? LIMIT ?) RETURNING id`,
+        ).all(nowMs, limit) as { id: string }[]
       ).map((r) => r.id),
 
     insertBatch: async (batch) => {
       const seq = (
-        db.prepare(`SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM batches`).get() as { seq: number }
+        statement(db, `SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM batches`).get() as {
+          seq: number;
+        }
       ).seq;
       const row = batchToRow(batch, seq);
       const cols = Object.keys(row);
-      db.prepare(
+      statement(
+        db,
         `INSERT INTO batches (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`,
       ).run(row);
     },
@@ -92,9 +96,10 @@ export function createSqliteStore(path: string): Store {
 
     batchesWithStatus: async (statuses) => {
       const marks = statuses.map(() => '?').join(', ');
-      const rows = db
-        .prepare(`SELECT * FROM batches WHERE status IN (${marks}) ORDER BY seq`)
-        .all(...statuses) as BatchRow[];
+      const rows = statement(
+        db,
+        `SELECT * FROM batches WHERE status IN (${marks}) ORDER BY seq`,
+      ).all(...statuses) as BatchRow[];
       return rows.map(rowToBatch);
     },
     getBatchById: async (id) => {
@@ -106,7 +111,8 @@ export function createSqliteStore(path: string): Store {
       markInProgress(db, batchId, total, model, nowMs),
     markFailed: async (batchId, errors, nowMs) => markFailed(db, batchId, errors, nowMs),
     markFinalizing: async (batchId, nowMs) => {
-      db.prepare(
+      statement(
+        db,
         `UPDATE batches SET status = 'finalizing', finalizing_at_ms = COALESCE(finalizing_at_ms, ?) WHERE id = ? AND status = 'in_progress'`,
       ).run(nowMs, batchId);
     },
@@ -132,7 +138,8 @@ export function createSqliteStore(path: string): Store {
 }
 
 function insertFileRow(db: Database, file: FileRecord): void {
-  db.prepare(
+  statement(
+    db,
     `INSERT INTO files (id, project, purpose, filename, bytes, created_at_ms, expires_at_ms, seq)
      VALUES (@id, @project, @purpose, @filename, @bytes, @created_at_ms, @expires_at_ms,
        (SELECT COALESCE(MAX(seq), 0) + 1 FROM files))`,
@@ -154,7 +161,7 @@ function listFiles(db: Database, project: string, query: FileListQuery): FileRec
     params.push(query.after, project);
   }
   const sql = `SELECT ${FILE_COLUMNS} FROM files WHERE ${where} ORDER BY seq ${desc ? 'DESC' : 'ASC'} LIMIT ?`;
-  return db.prepare(sql).all(...params, query.limit + 1) as FileRecord[];
+  return statement(db, sql).all(...params, query.limit + 1) as FileRecord[];
 }
 
 function listBatches(db: Database, project: string, query: BatchListQuery): BatchRecord[] {
@@ -164,9 +171,10 @@ function listBatches(db: Database, project: string, query: BatchListQuery): Batc
     where += ' AND seq < COALESCE((SELECT seq FROM batches WHERE id = ? AND project = ?), -1)';
     params.push(query.after, project);
   }
-  const rows = db
-    .prepare(`SELECT * FROM batches WHERE ${where} ORDER BY seq DESC LIMIT ?`)
-    .all(...params, query.limit + 1) as BatchRow[];
+  const rows = statement(db, `SELECT * FROM batches WHERE ${where} ORDER BY seq DESC LIMIT ?`).all(
+    ...params,
+    query.limit + 1,
+  ) as BatchRow[];
   return rows.map(rowToBatch);
 }
 
@@ -177,18 +185,20 @@ function requestCancel(
   nowMs: number,
 ): BatchRecord | null {
   return db.transaction(() => {
-    const row = db
-      .prepare(`SELECT * FROM batches WHERE id = ? AND project = ?`)
-      .get(id, project) as BatchRow | undefined;
+    const row = statement(db, `SELECT * FROM batches WHERE id = ? AND project = ?`).get(
+      id,
+      project,
+    ) as BatchRow | undefined;
     if (!row) return null;
     const batch = rowToBatch(row);
     if (cancelEffect(batch.status) !== 'start') return batch;
-    db.prepare(`UPDATE batches SET status = 'cancelling', cancelling_at_ms = ? WHERE id = ?`).run(
-      nowMs,
-      id,
-    );
+    statement(
+      db,
+      `UPDATE batches SET status = 'cancelling', cancelling_at_ms = ? WHERE id = ?`,
+    ).run(nowMs, id);
     // One row per chunk of up to CHUNK_MAX_LINES lines: a 1,000,000-line batch is ~8,000 rows.
-    db.prepare(
+    statement(
+      db,
       `UPDATE chunks SET state = 'cancelled' WHERE batch_id = ? AND state IN ('pending', 'queued')`,
     ).run(id);
     return { ...batch, status: 'cancelling' as const, cancelling_at_ms: nowMs };
@@ -203,20 +213,20 @@ function markInProgress(
   model: string | null,
   nowMs: number,
 ): boolean {
-  const moved = db
-    .prepare(
-      `UPDATE batches SET status = 'in_progress', in_progress_at_ms = ?, total = ?, model = ? WHERE id = ? AND status = 'validating'`,
-    )
-    .run(nowMs, total, model, batchId).changes;
+  const moved = statement(
+    db,
+    `UPDATE batches SET status = 'in_progress', in_progress_at_ms = ?, total = ?, model = ? WHERE id = ? AND status = 'validating'`,
+  ).run(nowMs, total, model, batchId).changes;
   return moved === 1;
 }
 
 function markFailed(db: Database, batchId: string, errors: BatchError[], nowMs: number): void {
   db.transaction(() => {
-    db.prepare(
+    statement(
+      db,
       `UPDATE batches SET status = 'failed', failed_at_ms = ?, errors = ? WHERE id = ?`,
     ).run(nowMs, JSON.stringify(errors), batchId);
-    db.prepare(`DELETE FROM chunks WHERE batch_id = ?`).run(batchId);
+    statement(db, `DELETE FROM chunks WHERE batch_id = ?`).run(batchId);
   })();
 }
 
@@ -235,7 +245,8 @@ function completeBatch(
   db.transaction(() => {
     if (files.output) insertFileRow(db, files.output);
     if (files.error) insertFileRow(db, files.error);
-    db.prepare(
+    statement(
+      db,
       `UPDATE batches SET status = ?, ${stampColumn} = ?, output_file_id = ?, error_file_id = ?,
          reserved_output_file_id = NULL, reserved_error_file_id = NULL WHERE id = ?`,
     ).run(status, nowMs, files.output?.id ?? null, files.error?.id ?? null, batchId);
