@@ -1,11 +1,10 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { unpackOffsets } from '../../domain/chunk-lines.ts';
 import type { ChunkLease, ClaimedChunk, ItemOutcome, LineKey } from '../../domain/records.ts';
-import { addUsage } from '../../protocol/token-usage.ts';
-import { bitmapOf, countBits, hasBit, setBit } from '../../lib/bitmap.ts';
+import { bitmapOf, setBit } from '../../lib/bitmap.ts';
 import type { SpoolLengths } from '../store.ts';
+import { filterApplicable, planGroup, type LeaseView, type LoadedChunk } from '../chunk-plan.ts';
 import type { ChunkStatements } from './chunk-rows.ts';
-import { deltaFor, type BatchDelta, type LoadedChunk } from './chunk-rows.ts';
 
 /** Most chunks one claim looks at (the window that sums their lines is bounded by it). */
 const CLAIM_SCAN = 32;
@@ -25,9 +24,6 @@ interface ClaimedRow {
   first_line: number;
 }
 
-type LineOutcome = Exclude<ItemOutcome, { kind: 'release' }>;
-type Requeue = { not_before_ms: number; refund: number; last_error: string };
-
 /**
  * The durable chunk queue on SQLite's single writer. A claim is one UPDATE … RETURNING over the
  * partial queue index that leases whole chunks; every outcome is fenced by the chunk's
@@ -41,9 +37,6 @@ export class SqliteChunkQueue {
   readonly #batchInfo: Statement;
   readonly #renew: Statement;
   readonly #leaseOf: Statement;
-  readonly #writeMaps: Statement;
-  readonly #finish: Statement;
-  readonly #requeue: Statement;
   readonly #release: Statement;
   readonly #spools: Statement;
   readonly #syncNormal: Statement;
@@ -80,16 +73,6 @@ export class SqliteChunkQueue {
     this.#leaseOf = db.prepare(
       `SELECT state, lease_gen, line_count, done FROM chunks WHERE chunk_id = ?`,
     );
-    this.#writeMaps = db.prepare(
-      `UPDATE chunks SET done = @done, sent = @sent WHERE chunk_id = @chunk_id`,
-    );
-    this.#finish = db.prepare(`
-      UPDATE chunks SET state = 'done', done = @done, sent = NULL, lease_expires_ms = NULL
-      WHERE chunk_id = @chunk_id`);
-    this.#requeue = db.prepare(`
-      UPDATE chunks SET state = 'queued', not_before_ms = @not_before_ms, lease_expires_ms = NULL,
-        attempts = attempts - @refund, last_error = @last_error, done = @done, sent = NULL
-      WHERE chunk_id = @chunk_id`);
     this.#release = db.prepare(`
       UPDATE chunks SET state = 'queued', lease_expires_ms = NULL, sent = NULL,
         attempts = attempts - @refund
@@ -160,13 +143,20 @@ export class SqliteChunkQueue {
     if (lines.length === 0) return;
     this.#withoutFsync(() =>
       this.#db.transaction(() => {
-        const chunks = new Map<number, LoadedChunk>();
+        const chunks = new Map<number, LoadedChunk | null>();
         for (const key of lines) {
-          const chunk = this.#held(chunks, key);
-          if (chunk) setBit(chunk.sent, key.index);
+          if (!chunks.has(key.chunk_id)) chunks.set(key.chunk_id, this.#rows.load(key.chunk_id));
+          const chunk = chunks.get(key.chunk_id);
+          if (chunk && isHeld(chunk, key)) setBit(chunk.sent, key.index);
         }
         for (const c of chunks.values())
-          this.#writeMaps.run({ chunk_id: c.chunk_id, done: c.done, sent: c.sent });
+          if (c)
+            this.#rows.writeChunk({
+              kind: 'maps',
+              chunk_id: c.chunk_id,
+              done: c.done,
+              sent: c.sent,
+            });
       })(),
     );
   }
@@ -187,25 +177,14 @@ export class SqliteChunkQueue {
 
   /** Outcomes whose lease is held and whose line is not done yet (first one per line wins). */
   applicable(outcomes: readonly ItemOutcome[]): ItemOutcome[] {
-    const leases = new Map<number, { state: string; lease_gen: number; done: Uint8Array } | null>();
-    const decided = new Set<string>();
-    return outcomes.filter((o) => {
-      let lease = leases.get(o.chunk_id);
-      if (lease === undefined) {
-        const row = this.#leaseOf.get(o.chunk_id) as
-          { state: string; lease_gen: number; line_count: number; done: Buffer | null } | undefined;
-        lease = row ? { ...row, done: bitmapOf(row.done, row.line_count) } : null;
-        leases.set(o.chunk_id, lease);
-      }
-      if (!lease || lease.state !== 'leased' || lease.lease_gen !== o.lease_gen) return false;
-      if (o.kind === 'release') return true;
-      if (hasBit(lease.done, o.index)) return false;
-      if (o.kind === 'sent') return true;
-      const key = `${o.chunk_id}:${o.index}`;
-      if (decided.has(key)) return false;
-      decided.add(key);
-      return true;
-    });
+    const leases = new Map<number, LeaseView | null>();
+    for (const o of outcomes) {
+      if (leases.has(o.chunk_id)) continue;
+      const row = this.#leaseOf.get(o.chunk_id) as
+        { state: string; lease_gen: number; line_count: number; done: Buffer | null } | undefined;
+      leases.set(o.chunk_id, row ? { ...row, done: bitmapOf(row.done, row.line_count) } : null);
+    }
+    return filterApplicable(outcomes, leases);
   }
 
   /**
@@ -217,101 +196,25 @@ export class SqliteChunkQueue {
     spools: ReadonlyMap<string, SpoolLengths>,
     _nowMs: number,
   ): void {
-    this.#withoutFsync(() => this.#recordGroup(outcomes, spools));
-  }
-
-  #recordGroup(outcomes: readonly ItemOutcome[], spools: ReadonlyMap<string, SpoolLengths>): void {
-    this.#db.transaction(() => {
-      const chunks = new Map<number, LoadedChunk>();
-      const requeues = new Map<number, Requeue>();
-      const deltas = new Map<string, BatchDelta>();
-      for (const o of outcomes) {
-        if (o.kind !== 'release') this.#applyLine(o, chunks, requeues, deltas);
-      }
-      for (const c of chunks.values()) this.#writeChunk(c, requeues.get(c.chunk_id));
-      for (const o of outcomes) {
-        if (o.kind === 'release' && !this.#allDone(chunks.get(o.chunk_id)))
-          this.#release.run({ ...leaseOf(o), refund: o.refund_attempt ? 1 : 0 });
-      }
-      this.#rows.writeDeltas(deltas);
-      for (const [id, lengths] of spools) this.#spools.run({ id, ...lengths });
-    })();
-  }
-
-  #applyLine(
-    o: LineOutcome,
-    chunks: Map<number, LoadedChunk>,
-    requeues: Map<number, Requeue>,
-    deltas: Map<string, BatchDelta>,
-  ): void {
-    const chunk = this.#held(chunks, o);
-    if (!chunk) throw new StaleOutcomeError(o);
-    if (o.kind === 'sent') {
-      setBit(chunk.sent, o.index); // moot, and harmless, once the line is done
-      return;
-    }
-    // The recorder wrote spool lines for these outcomes: one that no longer applies must undo
-    // the whole group (the recorder filters again and retries).
-    if (hasBit(chunk.done, o.index)) throw new StaleOutcomeError(o);
-    if (o.kind === 'retry') {
-      const refund = o.refund_attempt ? 1 : 0;
-      if (chunk.offsets.length === 1) {
-        requeues.set(chunk.chunk_id, {
-          not_before_ms: o.not_before_ms,
-          refund,
-          last_error: o.last_error,
-        });
-        return;
-      }
-      this.#rows.splitLine(chunk, o.index, {
-        state: 'queued',
-        not_before_ms: o.not_before_ms,
-        attempts: chunk.attempts - refund,
-        lease_losses: 0,
-        last_error: o.last_error,
-      });
-    }
-    setBit(chunk.done, o.index);
-    const delta = deltaFor(deltas, chunk.batch_id);
-    if (o.kind === 'response') {
-      if (o.succeeded) delta.completed++;
-      else delta.failed++;
-      if (o.usage) addUsage(delta.usage, o.usage);
-    } else if (o.kind === 'error') delta.failed++;
-    else if (o.kind === 'stop' && o.state === 'expired') delta.expired++;
-  }
-
-  #writeChunk(c: LoadedChunk, requeue: Requeue | undefined): void {
-    if (requeue) this.#requeue.run({ chunk_id: c.chunk_id, done: c.done, ...requeue });
-    else if (this.#allDone(c)) this.#finish.run({ chunk_id: c.chunk_id, done: c.done });
-    else this.#writeMaps.run({ chunk_id: c.chunk_id, done: c.done, sent: c.sent });
-  }
-
-  #allDone(c: LoadedChunk | undefined): boolean {
-    return c !== undefined && countBits(c.done, c.offsets.length) === c.offsets.length;
-  }
-
-  /** The chunk of `key`, loaded once per transaction, or null when its lease is not held. */
-  #held(chunks: Map<number, LoadedChunk>, key: ChunkLease): LoadedChunk | null {
-    let chunk = chunks.get(key.chunk_id);
-    if (!chunk) {
-      const loaded = this.#rows.load(key.chunk_id);
-      if (!loaded) return null;
-      chunk = loaded;
-      chunks.set(key.chunk_id, chunk);
-    }
-    return chunk.state === 'leased' && chunk.lease_gen === key.lease_gen ? chunk : null;
+    this.#withoutFsync(() =>
+      this.#db.transaction(() => {
+        const chunks = new Map<number, LoadedChunk>();
+        for (const o of outcomes) {
+          if (o.kind === 'release' || chunks.has(o.chunk_id)) continue;
+          const chunk = this.#rows.load(o.chunk_id);
+          if (chunk) chunks.set(o.chunk_id, chunk);
+        }
+        const plan = planGroup(outcomes, chunks);
+        this.#rows.insertSplits(plan.splits);
+        for (const w of plan.writes) this.#rows.writeChunk(w);
+        for (const r of plan.releases) this.#release.run(r);
+        this.#rows.writeDeltas(plan.deltas);
+        for (const [id, lengths] of spools) this.#spools.run({ id, ...lengths });
+      })(),
+    );
   }
 }
 
-function leaseOf(key: ChunkLease): ChunkLease {
-  return { chunk_id: key.chunk_id, lease_gen: key.lease_gen };
-}
-
-/** An outcome reached the commit although its lease was lost or its line already recorded. */
-export class StaleOutcomeError extends Error {
-  constructor(o: LineKey & { kind: string }) {
-    super(`outcome ${o.kind} for chunk ${o.chunk_id} line ${o.index} no longer applies`);
-    this.name = 'StaleOutcomeError';
-  }
+function isHeld(chunk: LoadedChunk, key: ChunkLease): boolean {
+  return chunk.state === 'leased' && chunk.lease_gen === key.lease_gen;
 }

@@ -1,71 +1,15 @@
 import type { Database, Statement } from 'better-sqlite3';
-import { lineRange, packOffsets, unpackOffsets } from '../../domain/chunk-lines.ts';
-import type { ChunkState, UsageTotals } from '../../domain/records.ts';
-import { emptyUsage } from '../../domain/records.ts';
-import { bitmapOf } from '../../lib/bitmap.ts';
-
-/** A `chunks` row as SQLite returns it. */
-export interface ChunkRow {
-  chunk_id: number;
-  batch_id: string;
-  upstream: string;
-  deadline_ms: number;
-  first_line: number;
-  line_count: number;
-  byte_start: number;
-  byte_end: number;
-  offsets: Buffer;
-  state: ChunkState;
-  attempts: number;
-  lease_gen: number;
-  lease_losses: number;
-  unmarked_losses: number;
-  done: Buffer | null;
-  sent: Buffer | null;
-  last_error: string | null;
-}
-
-/** A chunk loaded for changes inside one transaction: its maps decoded and writable. */
-export interface LoadedChunk extends Omit<ChunkRow, 'offsets' | 'done' | 'sent'> {
-  offsets: Uint32Array;
-  done: Uint8Array;
-  sent: Uint8Array;
-}
-
-export function loadChunk(row: ChunkRow): LoadedChunk {
-  return {
-    ...row,
-    offsets: unpackOffsets(row.offsets),
-    done: bitmapOf(row.done, row.line_count),
-    sent: bitmapOf(row.sent, row.line_count),
-  };
-}
-
-/** The offsets of a chunk that holds one line. */
-export const SINGLE_LINE_OFFSETS = packOffsets([0]);
-
-/** Counter changes of one batch, summed over a transaction and written once. */
-export interface BatchDelta {
-  completed: number;
-  failed: number;
-  expired: number;
-  usage: UsageTotals;
-}
-
-export function deltaFor(deltas: Map<string, BatchDelta>, batchId: string): BatchDelta {
-  let d = deltas.get(batchId);
-  if (!d) {
-    d = { completed: 0, failed: 0, expired: 0, usage: emptyUsage() };
-    deltas.set(batchId, d);
-  }
-  return d;
-}
+import type { BatchDelta, ChunkWrite, LoadedChunk, SplitLine } from '../chunk-plan.ts';
+import { loadChunk, SINGLE_LINE_OFFSETS, type ChunkRow } from '../chunk-plan.ts';
 
 /** The statements every chunk write shares, prepared once. */
 export class ChunkStatements {
   readonly byId: Statement;
   readonly insertSingle: Statement;
   readonly batchDelta: Statement;
+  readonly #writeMaps: Statement;
+  readonly #finish: Statement;
+  readonly #requeue: Statement;
 
   constructor(db: Database) {
     this.byId = db.prepare(`SELECT * FROM chunks WHERE chunk_id = ?`);
@@ -82,6 +26,16 @@ export class ChunkStatements {
         reasoning_tokens = reasoning_tokens + @reasoning_tokens,
         total_tokens = total_tokens + @total_tokens
       WHERE id = @id`);
+    this.#writeMaps = db.prepare(
+      `UPDATE chunks SET done = @done, sent = @sent WHERE chunk_id = @chunk_id`,
+    );
+    this.#finish = db.prepare(`
+      UPDATE chunks SET state = 'done', done = @done, sent = NULL, lease_expires_ms = NULL
+      WHERE chunk_id = @chunk_id`);
+    this.#requeue = db.prepare(`
+      UPDATE chunks SET state = 'queued', not_before_ms = @not_before_ms, lease_expires_ms = NULL,
+        attempts = attempts - @refund, last_error = @last_error, done = @done, sent = NULL
+      WHERE chunk_id = @chunk_id`);
   }
 
   load(chunkId: number): LoadedChunk | null {
@@ -89,29 +43,16 @@ export class ChunkStatements {
     return row ? loadChunk(row) : null;
   }
 
-  /** Moves line `index` of `chunk` into a chunk of its own (a retry, a suspect, a poison line). */
-  splitLine(
-    chunk: LoadedChunk,
-    index: number,
-    line: {
-      state: 'queued' | 'failed';
-      not_before_ms: number;
-      attempts: number;
-      lease_losses: number;
-      last_error: string | null;
-    },
-  ): void {
-    const [start, end] = lineRange(chunk, index);
-    this.insertSingle.run({
-      batch_id: chunk.batch_id,
-      upstream: chunk.upstream,
-      deadline_ms: chunk.deadline_ms,
-      first_line: chunk.first_line + index,
-      byte_start: start,
-      byte_end: end,
-      offsets: SINGLE_LINE_OFFSETS,
-      ...line,
-    });
+  /** Inserts the one-line chunks lines were moved into. */
+  insertSplits(splits: readonly SplitLine[]): void {
+    for (const s of splits) this.insertSingle.run({ ...s, offsets: SINGLE_LINE_OFFSETS });
+  }
+
+  writeChunk(w: ChunkWrite): void {
+    const { kind: _kind, ...params } = w;
+    if (w.kind === 'requeue') this.#requeue.run(params);
+    else if (w.kind === 'finish') this.#finish.run(params);
+    else this.#writeMaps.run(params);
   }
 
   writeDeltas(deltas: Map<string, BatchDelta>): void {

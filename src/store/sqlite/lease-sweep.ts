@@ -1,31 +1,10 @@
 import type { Database, Statement } from 'better-sqlite3';
-import { hasBit, setBit } from '../../lib/bitmap.ts';
 import type { LeaseSweep } from '../store.ts';
+import { loadChunk, type BatchDelta, type ChunkRow } from '../chunk-plan.ts';
+import { planTakeBack, type SweepOptions, type TakeBackWrite } from '../sweep-plan.ts';
 import type { ChunkStatements } from './chunk-rows.ts';
-import {
-  deltaFor,
-  loadChunk,
-  type BatchDelta,
-  type ChunkRow,
-  type LoadedChunk,
-} from './chunk-rows.ts';
 
-export interface SweepOptions {
-  all: boolean;
-  poisonAfter: number;
-  suspectDelayMs: number;
-}
-
-const poisonMessage = (losses: number): string =>
-  `This request was abandoned: every attempt to process it was interrupted (${losses} times).`;
-
-/**
- * Takes back chunks whose lease ran out (every leased chunk at start-up). A line whose request
- * was out (its sent bit set) may be what killed the worker: it moves into a chunk of its own
- * that counts its lost leases, waits suspectDelayMs × losses, and fails as poison at
- * `poisonAfter`. Lines never sent stay in the chunk with their attempt refunded; the chunk
- * becomes a suspect, so its next sends are marked before they go out.
- */
+/** Executes lease sweeps (see `planTakeBack` for what a sweep does to each chunk). */
 export class LeaseSweeper {
   readonly #db: Database;
   readonly #rows: ChunkStatements;
@@ -61,68 +40,20 @@ export class LeaseSweeper {
       for (const row of this.#expired.all(cutoff) as ChunkRow[]) {
         const chunk = loadChunk(row);
         result.revoked.push({ chunk_id: chunk.chunk_id, lease_gen: chunk.lease_gen });
-        result.poisoned += this.#takeBack(chunk, nowMs, opts, deltas);
+        const plan = planTakeBack(chunk, nowMs, opts, deltas);
+        this.#rows.insertSplits(plan.splits);
+        this.#write(plan.write);
+        result.poisoned += plan.poisoned;
       }
       this.#rows.writeDeltas(deltas);
       return result;
     })();
   }
 
-  /** Returns how many lines were quarantined. */
-  #takeBack(
-    chunk: LoadedChunk,
-    nowMs: number,
-    opts: SweepOptions,
-    deltas: Map<string, BatchDelta>,
-  ): number {
-    const lines = chunk.offsets.length;
-    const lostSent: number[] = [];
-    let unsent = 0;
-    for (let i = 0; i < lines; i++) {
-      if (hasBit(chunk.done, i)) continue;
-      if (hasBit(chunk.sent, i)) lostSent.push(i);
-      else unsent++;
-    }
-    if (lines === 1 && lostSent.length === 1) return this.#loseSingle(chunk, nowMs, opts, deltas);
-    let poisoned = 0;
-    for (const i of lostSent) {
-      const poison = opts.poisonAfter <= 1;
-      this.#rows.splitLine(chunk, i, {
-        state: poison ? 'failed' : 'queued',
-        not_before_ms: nowMs + opts.suspectDelayMs,
-        attempts: chunk.attempts,
-        lease_losses: 1,
-        last_error: poison ? poisonMessage(1) : null,
-      });
-      if (poison) {
-        deltaFor(deltas, chunk.batch_id).failed++;
-        poisoned++;
-      }
-      setBit(chunk.done, i);
-    }
-    if (unsent > 0) this.#requeueUnsent.run({ chunk_id: chunk.chunk_id, done: chunk.done });
-    else this.#finish.run({ chunk_id: chunk.chunk_id, done: chunk.done });
-    return poisoned;
-  }
-
-  /** A one-line chunk whose request was out: one more lost lease, or poison. */
-  #loseSingle(
-    chunk: LoadedChunk,
-    nowMs: number,
-    opts: SweepOptions,
-    deltas: Map<string, BatchDelta>,
-  ): number {
-    const losses = chunk.lease_losses + 1;
-    const poison = losses >= opts.poisonAfter;
-    this.#single.run({
-      chunk_id: chunk.chunk_id,
-      state: poison ? 'failed' : 'queued',
-      lease_losses: losses,
-      not_before_ms: nowMs + opts.suspectDelayMs * losses,
-      last_error: poison ? poisonMessage(losses) : chunk.last_error,
-    });
-    if (!poison) return 0;
-    deltaFor(deltas, chunk.batch_id).failed++;
-    return 1;
+  #write(w: TakeBackWrite): void {
+    const { kind: _kind, ...params } = w;
+    if (w.kind === 'single') this.#single.run(params);
+    else if (w.kind === 'requeue-unsent') this.#requeueUnsent.run(params);
+    else this.#finish.run(params);
   }
 }
