@@ -20,6 +20,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     allowOnly: false,
+    // A real PostgreSQL cluster for the store contract and the PostgreSQL end-to-end tests.
+    globalSetup: ['test/global-setup.ts'],
     // The JSON report lets .ci/run print the plain "N passed, N failed" summary line.
     reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
     projects: [

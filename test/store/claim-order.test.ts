@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import {
   emptyUsage,
   type BatchRecord,
@@ -9,8 +9,10 @@ import {
   type ItemOutcome,
 } from '../../src/domain/records.ts';
 import { hasBit } from '../../src/lib/bitmap.ts';
+import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { Store } from '../../src/store/store.ts';
+import { createDatabase } from '../helpers/postgres-server.ts';
 
 function batch(id: string, expiresAtMs: number): BatchRecord {
   return {
@@ -104,12 +106,18 @@ async function record(store: Store, outcomes: ItemOutcome[]): Promise<number> {
 const sweep = (store: Store, nowMs: number, all: boolean, poisonAfter = 3, suspectDelayMs = 0) =>
   store.releaseLeases(nowMs, { all, poisonAfter, suspectDelayMs });
 
-describe('chunk queue', () => {
+/** The store contract runs against every store: the embedded SQLite and a real PostgreSQL. */
+const STORES: [name: string, open: (dir: string) => Promise<Store>][] = [
+  ['sqlite', async (dir) => createSqliteStore(join(dir, 'db.sqlite'))],
+  ['postgres', async () => createPostgresStore(await createDatabase(inject('postgresUrl')))],
+];
+
+describe.each(STORES)('chunk queue on %s', (_name, open) => {
   let dir: string;
   let store: Store;
-  beforeEach(() => {
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'openbatch-store-'));
-    store = createSqliteStore(join(dir, 'db.sqlite'));
+    store = await open(dir);
   });
   afterEach(async () => {
     await store.close();

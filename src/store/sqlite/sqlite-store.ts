@@ -5,7 +5,7 @@ import type { FileListQuery } from '../../protocol/file.ts';
 import type { BatchRecord, FileRecord } from '../../domain/records.ts';
 import { cancelEffect } from '../../domain/batch-state.ts';
 import type { FinalStatus, Store } from '../store.ts';
-import { batchToRow, rowToBatch, type BatchRow } from './batch-row.ts';
+import { batchToRow, rowToBatch, type BatchRow } from '../batch-row.ts';
 import { SqliteChunkQueue } from './chunk-queue.ts';
 import { ChunkStatements } from './chunk-rows.ts';
 import { LeaseSweeper } from './lease-sweep.ts';

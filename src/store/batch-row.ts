@@ -1,7 +1,7 @@
-import type { BatchStatus } from '../../protocol/batch.ts';
-import type { BatchRecord } from '../../domain/records.ts';
+import type { BatchStatus } from '../protocol/batch.ts';
+import type { BatchRecord } from '../domain/records.ts';
 
-/** A `batches` row as SQLite returns it. */
+/** A `batches` row as a store returns it. */
 export interface BatchRow {
   id: string;
   seq: number;

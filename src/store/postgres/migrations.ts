@@ -1,0 +1,114 @@
+import type pg from 'pg';
+import { inTransaction } from './pg-pool.ts';
+
+/**
+ * Append-only schema steps for PostgreSQL, the same tables as the SQLite store's current schema
+ * (times epoch ms, JSON as text, ids as text). `openbatch_schema` records how many ran.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE api_keys (
+    key_hash TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL
+  );
+  CREATE TABLE files (
+    id TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    bytes BIGINT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    expires_at_ms BIGINT,
+    seq BIGSERIAL NOT NULL
+  );
+  CREATE INDEX files_project_seq ON files (project, seq);
+  CREATE INDEX files_expiry ON files (expires_at_ms) WHERE expires_at_ms IS NOT NULL;
+  CREATE TABLE batches (
+    id TEXT PRIMARY KEY,
+    seq BIGSERIAL NOT NULL,
+    project TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    input_file_id TEXT NOT NULL,
+    completion_window TEXT NOT NULL,
+    status TEXT NOT NULL,
+    model TEXT,
+    errors TEXT,
+    output_file_id TEXT,
+    error_file_id TEXT,
+    created_at_ms BIGINT NOT NULL,
+    in_progress_at_ms BIGINT,
+    expires_at_ms BIGINT NOT NULL,
+    finalizing_at_ms BIGINT,
+    completed_at_ms BIGINT,
+    failed_at_ms BIGINT,
+    expired_at_ms BIGINT,
+    cancelling_at_ms BIGINT,
+    cancelled_at_ms BIGINT,
+    total BIGINT NOT NULL DEFAULT 0,
+    completed BIGINT NOT NULL DEFAULT 0,
+    failed BIGINT NOT NULL DEFAULT 0,
+    input_tokens BIGINT NOT NULL DEFAULT 0,
+    cached_tokens BIGINT NOT NULL DEFAULT 0,
+    output_tokens BIGINT NOT NULL DEFAULT 0,
+    reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+    total_tokens BIGINT NOT NULL DEFAULT 0,
+    metadata TEXT,
+    output_expires_after_seconds BIGINT,
+    output_bytes BIGINT NOT NULL DEFAULT 0,
+    error_bytes BIGINT NOT NULL DEFAULT 0,
+    expired_lines BIGINT NOT NULL DEFAULT 0,
+    reserved_output_file_id TEXT,
+    reserved_error_file_id TEXT
+  );
+  CREATE INDEX batches_project_seq ON batches (project, seq);
+  CREATE INDEX batches_status ON batches (status);
+  CREATE INDEX batches_input_file ON batches (input_file_id);
+  CREATE TABLE chunks (
+    chunk_id BIGSERIAL PRIMARY KEY,
+    batch_id TEXT NOT NULL,
+    upstream TEXT NOT NULL,
+    deadline_ms BIGINT NOT NULL,
+    first_line BIGINT NOT NULL,
+    line_count INTEGER NOT NULL,
+    byte_start BIGINT NOT NULL,
+    byte_end BIGINT NOT NULL,
+    offsets BYTEA NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    not_before_ms BIGINT NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_gen INTEGER NOT NULL DEFAULT 0,
+    lease_expires_ms BIGINT,
+    lease_losses INTEGER NOT NULL DEFAULT 0,
+    unmarked_losses INTEGER NOT NULL DEFAULT 0,
+    done BYTEA,
+    sent BYTEA,
+    last_error TEXT
+  );
+  CREATE INDEX chunks_queue ON chunks (upstream, deadline_ms, first_line, chunk_id) WHERE state = 'queued';
+  CREATE INDEX chunks_leases ON chunks (lease_expires_ms) WHERE state = 'leased';
+  CREATE INDEX chunks_batch ON chunks (batch_id, state);
+  `,
+];
+
+/**
+ * Brings the database to the newest schema. Safe when several processes start at once: the
+ * first takes a transaction-scoped advisory lock, the others wait for it and find nothing to do.
+ */
+export async function migrate(pool: pg.Pool): Promise<void> {
+  await inTransaction(pool, async (tx) => {
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtext('openbatch:migrate'))`);
+    await tx.query(`CREATE TABLE IF NOT EXISTS openbatch_schema (version INTEGER NOT NULL)`);
+    const { rows } = await tx.query<{ version: number }>(`SELECT version FROM openbatch_schema`);
+    const current = rows[0]?.version ?? 0;
+    if (current > MIGRATIONS.length)
+      throw new Error(
+        `the database schema (version ${current}) is newer than this openbatch (${MIGRATIONS.length}): upgrade openbatch`,
+      );
+    for (let version = current; version < MIGRATIONS.length; version++)
+      await tx.query(MIGRATIONS[version] ?? '');
+    if (rows.length === 0)
+      await tx.query(`INSERT INTO openbatch_schema (version) VALUES ($1)`, [MIGRATIONS.length]);
+    else await tx.query(`UPDATE openbatch_schema SET version = $1`, [MIGRATIONS.length]);
+  });
+}

@@ -1,0 +1,245 @@
+import type pg from 'pg';
+import type { BatchError, BatchListQuery } from '../../protocol/batch.ts';
+import type { FileListQuery } from '../../protocol/file.ts';
+import type { BatchRecord, FileRecord } from '../../domain/records.ts';
+import { cancelEffect } from '../../domain/batch-state.ts';
+import { batchToRow, rowToBatch, type BatchRow } from '../batch-row.ts';
+import type { FinalStatus, Store } from '../store.ts';
+import { migrate } from './migrations.ts';
+import { createPgBatchChunks } from './pg-batch-chunks.ts';
+import { PgChunkQueue } from './pg-chunk-queue.ts';
+import { createPool, inTransaction, type Queryable } from './pg-pool.ts';
+
+const FILE_COLUMNS = 'id, project, purpose, filename, bytes, created_at_ms, expires_at_ms';
+const RUNNING = `('validating', 'in_progress', 'cancelling', 'finalizing')`;
+
+/**
+ * The shared store: PostgreSQL, for one process or many (each claim locks with SKIP LOCKED, every
+ * outcome is fenced by its chunk's lease_gen). Migrations run on open.
+ */
+export async function createPostgresStore(
+  url: string,
+  opts: { poolSize?: number } = {},
+): Promise<Store> {
+  const pool = createPool(url, opts.poolSize);
+  try {
+    await migrate(pool);
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+  const queue = new PgChunkQueue(pool);
+  const one = async <T extends pg.QueryResultRow>(sql: string, params: unknown[]) =>
+    (await pool.query<T>(sql, params)).rows[0];
+  const batchRow = async (sql: string, params: unknown[]) => {
+    const row = await one<BatchRow>(sql, params);
+    return row ? rowToBatch(row) : null;
+  };
+
+  return {
+    hasApiKeys: async () => (await one(`SELECT 1 FROM api_keys LIMIT 1`, [])) !== undefined,
+    insertApiKey: async (key) => {
+      await pool.query(
+        `INSERT INTO api_keys (key_hash, project, created_at_ms) VALUES ($1, $2, $3)`,
+        [key.key_hash, key.project, key.created_at_ms],
+      );
+    },
+    projectForKeyHash: async (hash) =>
+      (await one<{ project: string }>(`SELECT project FROM api_keys WHERE key_hash = $1`, [hash]))
+        ?.project ?? null,
+
+    insertFile: async (file) => insertFileRow(pool, file),
+    getFile: async (project, id) =>
+      (await one<FileRecord>(`SELECT ${FILE_COLUMNS} FROM files WHERE id = $1 AND project = $2`, [
+        id,
+        project,
+      ])) ?? null,
+    listFiles: async (project, query) => listFiles(pool, project, query),
+    fileInUse: async (id) =>
+      (await one(
+        `SELECT 1 FROM batches WHERE input_file_id = $1 AND status IN ${RUNNING} LIMIT 1`,
+        [id],
+      )) !== undefined,
+    deleteFile: async (project, id) =>
+      ((await pool.query(`DELETE FROM files WHERE id = $1 AND project = $2`, [id, project]))
+        .rowCount ?? 0) === 1,
+    deleteExpiredFiles: async (nowMs, limit) =>
+      (
+        await pool.query<{ id: string }>(
+          `DELETE FROM files WHERE id IN (SELECT id FROM files WHERE expires_at_ms <= $1 LIMIT $2
+             FOR UPDATE SKIP LOCKED) RETURNING id`,
+          [nowMs, limit],
+        )
+      ).rows.map((r) => r.id),
+
+    insertBatch: async (batch) => {
+      const { seq: _seq, ...row } = batchToRow(batch, 0);
+      const cols = Object.keys(row);
+      await pool.query(
+        `INSERT INTO batches (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
+        Object.values(row),
+      );
+    },
+    getBatch: async (project, id) =>
+      batchRow(`SELECT * FROM batches WHERE id = $1 AND project = $2`, [id, project]),
+    listBatches: async (project, query) => listBatches(pool, project, query),
+    requestCancel: async (project, id, nowMs) => requestCancel(pool, project, id, nowMs),
+
+    batchesWithStatus: async (statuses) =>
+      (
+        await pool.query<BatchRow>(
+          `SELECT * FROM batches WHERE status = ANY($1::text[]) ORDER BY seq`,
+          [statuses],
+        )
+      ).rows.map(rowToBatch),
+    getBatchById: async (id) => batchRow(`SELECT * FROM batches WHERE id = $1`, [id]),
+    ...createPgBatchChunks(pool),
+    markInProgress: async (batchId, total, model, nowMs) =>
+      (
+        await pool.query(
+          `UPDATE batches SET status = 'in_progress', in_progress_at_ms = $1, total = $2, model = $3
+           WHERE id = $4 AND status = 'validating'`,
+          [nowMs, total, model, batchId],
+        )
+      ).rowCount === 1,
+    markFailed: async (batchId, errors, nowMs) => markFailed(pool, batchId, errors, nowMs),
+    markFinalizing: async (batchId, nowMs) => {
+      await pool.query(
+        `UPDATE batches SET status = 'finalizing', finalizing_at_ms = COALESCE(finalizing_at_ms, $1)
+         WHERE id = $2 AND status = 'in_progress'`,
+        [nowMs, batchId],
+      );
+    },
+    completeBatch: async (batchId, status, files, nowMs) =>
+      completeBatch(pool, batchId, status, files, nowMs),
+
+    claimChunks: async (upstream, limits, leaseMs, nowMs) =>
+      queue.claim(upstream, limits, leaseMs, nowMs),
+    renewLeases: async (leases, untilMs) => queue.renew(leases, untilMs),
+    markSent: async (lines) => queue.markSent(lines),
+    applicableOutcomes: async (outcomes) => queue.applicable(outcomes),
+    recordOutcomes: async (outcomes, spools) => queue.record(outcomes, spools),
+    releaseLeases: async (nowMs, opts) => queue.sweep(nowMs, opts),
+    close: async () => pool.end(),
+  };
+}
+
+async function insertFileRow(db: Queryable, file: FileRecord): Promise<void> {
+  await db.query(
+    `INSERT INTO files (id, project, purpose, filename, bytes, created_at_ms, expires_at_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [
+      file.id,
+      file.project,
+      file.purpose,
+      file.filename,
+      file.bytes,
+      file.created_at_ms,
+      file.expires_at_ms,
+    ],
+  );
+}
+
+async function listFiles(
+  pool: pg.Pool,
+  project: string,
+  query: FileListQuery,
+): Promise<FileRecord[]> {
+  const desc = query.order === 'desc';
+  const params: unknown[] = [project];
+  let where = 'project = $1';
+  if (query.purpose !== undefined) {
+    params.push(query.purpose);
+    where += ` AND purpose = $${params.length}`;
+  }
+  if (query.after !== undefined) {
+    params.push(query.after);
+    where += ` AND seq ${desc ? '<' : '>'} COALESCE((SELECT seq FROM files WHERE id = $${params.length} AND project = $1), ${desc ? '-1' : '9e18'})`;
+  }
+  params.push(query.limit + 1);
+  const sql = `SELECT ${FILE_COLUMNS} FROM files WHERE ${where} ORDER BY seq ${desc ? 'DESC' : 'ASC'} LIMIT $${params.length}`;
+  return (await pool.query<FileRecord>(sql, params)).rows;
+}
+
+async function listBatches(
+  pool: pg.Pool,
+  project: string,
+  query: BatchListQuery,
+): Promise<BatchRecord[]> {
+  const params: unknown[] = [project];
+  let where = 'project = $1';
+  if (query.after !== undefined) {
+    params.push(query.after);
+    where += ` AND seq < COALESCE((SELECT seq FROM batches WHERE id = $2 AND project = $1), -1)`;
+  }
+  params.push(query.limit + 1);
+  const { rows } = await pool.query<BatchRow>(
+    `SELECT * FROM batches WHERE ${where} ORDER BY seq DESC LIMIT $${params.length}`,
+    params,
+  );
+  return rows.map(rowToBatch);
+}
+
+async function requestCancel(
+  pool: pg.Pool,
+  project: string,
+  id: string,
+  nowMs: number,
+): Promise<BatchRecord | null> {
+  return inTransaction(pool, async (tx) => {
+    const { rows } = await tx.query<BatchRow>(
+      `SELECT * FROM batches WHERE id = $1 AND project = $2 FOR UPDATE`,
+      [id, project],
+    );
+    if (!rows[0]) return null;
+    const batch = rowToBatch(rows[0]);
+    if (cancelEffect(batch.status) !== 'start') return batch;
+    await tx.query(
+      `UPDATE batches SET status = 'cancelling', cancelling_at_ms = $1 WHERE id = $2`,
+      [nowMs, id],
+    );
+    await tx.query(
+      `UPDATE chunks SET state = 'cancelled' WHERE batch_id = $1 AND state IN ('pending', 'queued')`,
+      [id],
+    );
+    return { ...batch, status: 'cancelling' as const, cancelling_at_ms: nowMs };
+  });
+}
+
+async function markFailed(
+  pool: pg.Pool,
+  batchId: string,
+  errors: BatchError[],
+  nowMs: number,
+): Promise<void> {
+  await inTransaction(pool, async (tx) => {
+    await tx.query(
+      `UPDATE batches SET status = 'failed', failed_at_ms = $1, errors = $2 WHERE id = $3`,
+      [nowMs, JSON.stringify(errors), batchId],
+    );
+    await tx.query(`DELETE FROM chunks WHERE batch_id = $1`, [batchId]);
+  });
+}
+
+async function completeBatch(
+  pool: pg.Pool,
+  batchId: string,
+  status: FinalStatus,
+  files: { output: FileRecord | null; error: FileRecord | null },
+  nowMs: number,
+): Promise<void> {
+  const stampColumn = {
+    completed: 'completed_at_ms',
+    expired: 'expired_at_ms',
+    cancelled: 'cancelled_at_ms',
+  }[status];
+  await inTransaction(pool, async (tx) => {
+    if (files.output) await insertFileRow(tx, files.output);
+    if (files.error) await insertFileRow(tx, files.error);
+    await tx.query(
+      `UPDATE batches SET status = $1, ${stampColumn} = $2, output_file_id = $3, error_file_id = $4,
+         reserved_output_file_id = NULL, reserved_error_file_id = NULL WHERE id = $5`,
+      [status, nowMs, files.output?.id ?? null, files.error?.id ?? null, batchId],
+    );
+  });
+}
