@@ -14,6 +14,16 @@ const CI_CHAOS = [
   'test/chaos/canary.test.ts',
 ];
 
+/** End-to-end files that run on both stores (files that peek into SQLite are not among them). */
+const POSTGRES_E2E = [
+  'test/api/*.test.ts',
+  'test/engine/expiry-cancel.test.ts',
+  'test/engine/input-file.test.ts',
+  'test/engine/outcomes.test.ts',
+  'test/engine/retries.test.ts',
+  'test/sdk/run-batch.test.ts',
+];
+
 export default defineConfig({
   test: {
     testTimeout: 60_000,
@@ -31,6 +41,16 @@ export default defineConfig({
           name: 'main',
           include: ['test/**/*.test.ts'],
           exclude: ['test/chaos/**', 'node_modules/**'],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        // The API and engine end-to-end tests again, on PostgreSQL (issue 9: same behaviour).
+        extends: true,
+        test: {
+          name: 'postgres',
+          include: POSTGRES_E2E,
+          env: { OPENBATCH_TEST_STORE: 'postgres' },
           sequence: { groupOrder: 0 },
         },
       },

@@ -14,6 +14,7 @@ import { createOpenAiCompatible } from './providers/openai-compatible.ts';
 import type { UpstreamRegistry } from './providers/provider.ts';
 import { createUpstreamRegistry } from './providers/upstream-registry.ts';
 import { createFsBlobStore } from './store/blobs/fs-blob-store.ts';
+import { createPostgresStore } from './store/postgres/postgres-store.ts';
 import { createSqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/store.ts';
 
@@ -35,7 +36,7 @@ export async function createServerRuntime(
 ): Promise<ServerRuntime> {
   mkdirSync(config.dataDir, { recursive: true });
   const releaseLock = acquirePidLock(join(config.dataDir, 'server.pid'));
-  const store = createSqliteStore(join(config.dataDir, 'openbatch.db'));
+  const store = await openStore(config);
   const blobs = await createFsBlobStore(config.dataDir);
   const upstreams = createUpstreamRegistry(
     config.upstreams.map((u) => ({ upstream: buildUpstream(u, config, clock), models: u.models })),
@@ -116,15 +117,24 @@ function buildUpstream(u: UpstreamConfig, config: Config, clock: Clock) {
   });
 }
 
-/** Stores a new API key's hash for `project` in the data directory's database. */
+/**
+ * The configured store: PostgreSQL when a database URL is set (shared by every process pointed at
+ * it), else SQLite in the data directory (one process).
+ */
+async function openStore(config: Pick<Config, 'dataDir' | 'databaseUrl'>): Promise<Store> {
+  if (config.databaseUrl) return createPostgresStore(config.databaseUrl);
+  mkdirSync(config.dataDir, { recursive: true });
+  return createSqliteStore(join(config.dataDir, 'openbatch.db'));
+}
+
+/** Stores a new API key's hash for `project` in the configured database. */
 export async function storeApiKey(
-  dataDir: string,
+  config: Pick<Config, 'dataDir' | 'databaseUrl'>,
   keyHash: string,
   project: string,
   nowMs: number,
 ): Promise<void> {
-  mkdirSync(dataDir, { recursive: true });
-  const store = createSqliteStore(join(dataDir, 'openbatch.db'));
+  const store = await openStore(config);
   try {
     await store.insertApiKey({ key_hash: keyHash, project, created_at_ms: nowMs });
   } finally {

@@ -12,6 +12,7 @@ const STATUS: Record<AppErrorCode, ContentfulStatusCode> = {
   not_found: 404,
   conflict: 409,
   upstream_unavailable: 502,
+  store_unavailable: 503,
   internal: 500,
 };
 
@@ -22,6 +23,7 @@ const TYPE: Record<AppErrorCode, string> = {
   not_found: 'invalid_request_error',
   conflict: 'invalid_request_error',
   upstream_unavailable: 'server_error',
+  store_unavailable: 'server_error',
   internal: 'server_error',
 };
 

@@ -52,6 +52,11 @@ export interface Config {
   host: string;
   port: number;
   dataDir: string;
+  /**
+   * PostgreSQL URL (OPENBATCH_DATABASE_URL or `database.url`): the store every process of a
+   * cluster shares. Null: SQLite in the data directory. Holds a password: never logged.
+   */
+  databaseUrl: string | null;
   upstreams: UpstreamConfig[];
   /** Static API keys: the key → its project. */
   apiKeys: Map<string, string>;
@@ -113,6 +118,10 @@ const fileSchema = z
     host: z.string().optional(),
     port: positiveInt.optional(),
     dataDir: z.string().optional(),
+    database: z
+      .object({ url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL') })
+      .strict()
+      .optional(),
     upstreams: z.array(upstreamFileSchema).optional(),
     limits: z
       .object({
@@ -160,6 +169,7 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
         ? parseEnvInt('--port', String(cli.port))
         : num('OPENBATCH_PORT', file.port ?? 8080),
     dataDir: resolve(cli.dataDir ?? env.OPENBATCH_DATA_DIR ?? file.dataDir ?? '.openbatch'),
+    databaseUrl: databaseUrl(env.OPENBATCH_DATABASE_URL ?? file.database?.url),
     upstreams: file.upstreams
       ? file.upstreams.map((u) => fromFileUpstream(u, env))
       : envUpstreams(env),
@@ -283,4 +293,11 @@ function parseApiKeys(value: string | undefined): Map<string, string> {
     else keys.set(entry, 'default');
   }
   return keys;
+}
+
+function databaseUrl(raw: string | undefined): string | null {
+  if (raw === undefined || raw === '') return null;
+  if (!/^postgres(ql)?:\/\//.test(raw))
+    throw new Error('OPENBATCH_DATABASE_URL: expected a postgres:// URL');
+  return raw;
 }

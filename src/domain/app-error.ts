@@ -6,6 +6,8 @@ export const APP_ERROR_CODES = [
   'not_found',
   'conflict',
   'upstream_unavailable',
+  /** Our own store (the database) cannot be reached right now: try again shortly (503). */
+  'store_unavailable',
   'internal',
 ] as const;
 export type AppErrorCode = (typeof APP_ERROR_CODES)[number];

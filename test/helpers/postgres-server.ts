@@ -104,7 +104,7 @@ function ownerCommand(dir: string): (file: string, args: string[]) => void {
   }
   return (file, args) => {
     const [cmd, argv] = root ? ['runuser', ['-u', 'postgres', '--', file, ...args]] : [file, args];
-    execFileSync(cmd as string, argv as string[], { stdio: 'pipe' });
+    execFileSync(cmd, argv, { stdio: 'pipe' });
   };
 }
 

@@ -4,9 +4,11 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import OpenAI from 'openai';
+import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { createServerRuntime, type ServerRuntime } from '../../src/compose.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
+import { createDatabase } from './postgres-server.ts';
 import {
   createSimulator,
   type Simulator,
@@ -46,6 +48,23 @@ const FAST_ENGINE = {
   OPENBATCH_SHUTDOWN_GRACE_MS: '2000',
 };
 
+/** Databases made for data dirs (a restart with the same data dir finds the same database). */
+const databases = new Map<string, string>();
+
+/**
+ * OPENBATCH_TEST_STORE=postgres (the `postgres` vitest project) runs the same tests on a database
+ * of their own on the run's PostgreSQL server.
+ */
+async function storeEnv(dataDir: string): Promise<Record<string, string>> {
+  if (process.env.OPENBATCH_TEST_STORE !== 'postgres') return {};
+  let url = databases.get(dataDir);
+  if (!url) {
+    url = await createDatabase(inject('postgresUrl'));
+    databases.set(dataDir, url);
+  }
+  return { OPENBATCH_DATABASE_URL: url };
+}
+
 /** Starts a simulator and an openbatch server on 127.0.0.1:0 with a temp data dir. */
 export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
   const sim = opts.existingSim ?? createSimulator(opts.sim ?? {});
@@ -53,6 +72,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'openbatch-test-'));
   const env: Record<string, string> = {
     ...FAST_ENGINE,
+    ...(await storeEnv(dataDir)),
     OPENBATCH_UPSTREAM_URL: `${simUrl}/v1`,
     ...opts.env,
   };

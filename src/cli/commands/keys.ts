@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { hashApiKey, storeApiKey } from '../../compose.ts';
 import { loadConfig } from '../../config/config.ts';
@@ -27,9 +26,9 @@ export async function runKeysCreate(
     io.stderr('openbatch keys create: --project must be 1-64 letters, digits, ".", "_" or "-"\n');
     return 2;
   }
-  const dataDir = opts.dataDir ? resolve(opts.dataDir) : loadConfig({}).dataDir;
+  const config = loadConfig({ dataDir: opts.dataDir });
   const key = `sk-ob-${randomBytes(24).toString('base64url')}`;
-  await storeApiKey(dataDir, hashApiKey(key), opts.project, Date.now());
+  await storeApiKey(config, hashApiKey(key), opts.project, Date.now());
   io.stdout(`${key}\n`);
   io.stderr(
     `Created an API key for project '${opts.project}'. It is shown only once: store it now.\n`,

@@ -2,13 +2,14 @@ import type pg from 'pg';
 import type { BatchError, BatchListQuery } from '../../protocol/batch.ts';
 import type { FileListQuery } from '../../protocol/file.ts';
 import type { BatchRecord, FileRecord } from '../../domain/records.ts';
+import { AppError } from '../../domain/app-error.ts';
 import { cancelEffect } from '../../domain/batch-state.ts';
 import { batchToRow, rowToBatch, type BatchRow } from '../batch-row.ts';
 import type { FinalStatus, Store } from '../store.ts';
 import { migrate } from './migrations.ts';
 import { createPgBatchChunks } from './pg-batch-chunks.ts';
 import { PgChunkQueue } from './pg-chunk-queue.ts';
-import { createPool, inTransaction, type Queryable } from './pg-pool.ts';
+import { createPool, inTransaction, isUnavailable, type Queryable } from './pg-pool.ts';
 
 const FILE_COLUMNS = 'id, project, purpose, filename, bytes, created_at_ms, expires_at_ms';
 const RUNNING = `('validating', 'in_progress', 'cancelling', 'finalizing')`;
@@ -36,7 +37,7 @@ export async function createPostgresStore(
     return row ? rowToBatch(row) : null;
   };
 
-  return {
+  return guarded({
     hasApiKeys: async () => (await one(`SELECT 1 FROM api_keys LIMIT 1`, [])) !== undefined,
     insertApiKey: async (key) => {
       await pool.query(
@@ -121,7 +122,34 @@ export async function createPostgresStore(
     recordOutcomes: async (outcomes, spools) => queue.record(outcomes, spools),
     releaseLeases: async (nowMs, opts) => queue.sweep(nowMs, opts),
     close: async () => pool.end(),
-  };
+  });
+}
+
+/**
+ * Every store call that fails because the database is unreachable (restarted, network cut)
+ * throws AppError store_unavailable: the API answers 503 in OpenAI's envelope, the engine's loops
+ * log it and try again, and nothing waits forever (connection and statement timeouts).
+ */
+function guarded(store: Store): Store {
+  const wrapped = {} as Record<string, unknown>;
+  for (const [name, method] of Object.entries(store) as [
+    string,
+    (...a: unknown[]) => Promise<unknown>,
+  ][]) {
+    wrapped[name] = async (...args: unknown[]) => {
+      try {
+        return await method(...args);
+      } catch (err) {
+        if (!isUnavailable(err)) throw err;
+        throw new AppError(
+          'store_unavailable',
+          'The service is temporarily unavailable (its database cannot be reached). Please try again shortly.',
+          { cause: err },
+        );
+      }
+    };
+  }
+  return wrapped as unknown as Store;
 }
 
 async function insertFileRow(db: Queryable, file: FileRecord): Promise<void> {
