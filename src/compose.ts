@@ -37,7 +37,12 @@ export async function createServerRuntime(
   mkdirSync(config.dataDir, { recursive: true });
   const releaseLock = acquirePidLock(join(config.dataDir, 'server.pid'));
   const store = await openStore(config);
-  const blobs = await createFsBlobStore(config.dataDir);
+  const blobs = await createFsBlobStore(config.blobDir, { shared: store.shared });
+  if (store.shared && config.blobDir === config.dataDir)
+    logger.warn(
+      { blobDir: config.blobDir },
+      "a shared database with files in this process's data directory: other processes cannot read them; set OPENBATCH_BLOB_STORE to a directory every process reaches",
+    );
   const upstreams = createUpstreamRegistry(
     config.upstreams.map((u) => ({ upstream: buildUpstream(u, config, clock), models: u.models })),
   );
@@ -62,7 +67,7 @@ export async function createServerRuntime(
         maximumIntervalMs: Math.max(e.retryMaxMs, e.retryInitialMs),
       },
       requestTimeoutMs: e.requestTimeoutMs,
-      leaseMs: e.requestTimeoutMs + 60_000,
+      leaseMs: e.leaseMs,
       cancelGraceMs: e.cancelGraceMs,
       expiryGraceMs: e.expiryGraceMs,
       poisonAfter: e.poisonAfter,

@@ -57,6 +57,11 @@ export interface Config {
    * cluster shares. Null: SQLite in the data directory. Holds a password: never logged.
    */
   databaseUrl: string | null;
+  /**
+   * Where file contents live (OPENBATCH_BLOB_STORE or `blobStore`): a directory every process
+   * of a cluster can reach. Default: the data directory.
+   */
+  blobDir: string;
   upstreams: UpstreamConfig[];
   /** Static API keys: the key → its project. */
   apiKeys: Map<string, string>;
@@ -86,6 +91,11 @@ export interface Config {
     shutdownGraceMs: number;
     tickMs: number;
     poisonAfter: number;
+    /**
+     * How long a claimed chunk stays leased without renewal: a killed process's lines go back to
+     * the others after this. Longer than requestTimeoutMs (a sent line is not renewed).
+     */
+    leaseMs: number;
   };
 }
 
@@ -122,6 +132,7 @@ const fileSchema = z
       .object({ url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL') })
       .strict()
       .optional(),
+    blobStore: z.string().min(1).optional(),
     upstreams: z.array(upstreamFileSchema).optional(),
     limits: z
       .object({
@@ -146,6 +157,7 @@ const fileSchema = z
         shutdownGraceMs: z.coerce.number().int().min(0),
         tickMs: positiveInt,
         poisonAfter: positiveInt,
+        leaseMs: positiveInt,
       })
       .partial()
       .optional(),
@@ -170,6 +182,10 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
         : num('OPENBATCH_PORT', file.port ?? 8080),
     dataDir: resolve(cli.dataDir ?? env.OPENBATCH_DATA_DIR ?? file.dataDir ?? '.openbatch'),
     databaseUrl: databaseUrl(env.OPENBATCH_DATABASE_URL ?? file.database?.url),
+    blobDir: blobDir(
+      env.OPENBATCH_BLOB_STORE ?? file.blobStore,
+      resolve(cli.dataDir ?? env.OPENBATCH_DATA_DIR ?? file.dataDir ?? '.openbatch'),
+    ),
     upstreams: file.upstreams
       ? file.upstreams.map((u) => fromFileUpstream(u, env))
       : envUpstreams(env),
@@ -200,8 +216,22 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
       shutdownGraceMs: num('OPENBATCH_SHUTDOWN_GRACE_MS', e.shutdownGraceMs ?? 10_000),
       tickMs: num('OPENBATCH_TICK_MS', e.tickMs ?? 500),
       poisonAfter: num('OPENBATCH_POISON_AFTER', e.poisonAfter ?? 3),
+      leaseMs: leaseMs(
+        num('OPENBATCH_LEASE_MS', e.leaseMs ?? 0),
+        num('OPENBATCH_REQUEST_TIMEOUT_MS', e.requestTimeoutMs ?? 600_000),
+      ),
     },
   });
+}
+
+/** 0: the default, a minute past the request timeout. */
+function leaseMs(configured: number, requestTimeoutMs: number): number {
+  if (configured === 0) return requestTimeoutMs + 60_000;
+  if (configured <= requestTimeoutMs)
+    throw new Error(
+      `OPENBATCH_LEASE_MS (${configured}) must be longer than the request timeout (${requestTimeoutMs} ms): a lease must outlive the calls under it`,
+    );
+  return configured;
 }
 
 function parseEnvInt(name: string, value: string | undefined): number {
@@ -300,4 +330,13 @@ function databaseUrl(raw: string | undefined): string | null {
   if (!/^postgres(ql)?:\/\//.test(raw))
     throw new Error('OPENBATCH_DATABASE_URL: expected a postgres:// URL');
   return raw;
+}
+
+function blobDir(raw: string | undefined, dataDir: string): string {
+  if (raw === undefined || raw === '') return dataDir;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw))
+    throw new Error(
+      `OPENBATCH_BLOB_STORE: only a directory path is supported by this version, got '${raw.split('://')[0]}://…'`,
+    );
+  return resolve(raw);
 }

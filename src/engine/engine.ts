@@ -112,8 +112,9 @@ export function createEngine(deps: EngineDeps): Engine {
   return {
     start: async () => {
       // One process owns an embedded store: leases left by a previous (crashed) process are void.
+      // A shared store's leases may be other live processes': only those that ran out go back.
       const sweep = await deps.store.releaseLeases(deps.clock.nowMs(), {
-        all: true,
+        all: !deps.store.shared,
         poisonAfter: deps.options.poisonAfter,
         suspectDelayMs: SUSPECT_DELAY_MS,
       });
@@ -122,7 +123,7 @@ export function createEngine(deps: EngineDeps): Engine {
           { chunks: sweep.revoked.length, poisoned: sweep.poisoned },
           'requeued lines left in flight by the previous run',
         );
-      await supervisor.removeStaleSpools();
+      if (!deps.store.shared) await supervisor.removeStaleSpools();
       loops.push(supervise(), ...[...dispatchers.values()].map((d) => d.run(controller.signal)));
     },
     // Idempotent: serve stops the engine at the signal, and runtime.close() stops it again.

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { undoneLines } from '../domain/chunk-lines.ts';
 import { newFileId } from '../domain/ids.ts';
 import type { BatchRecord, FileRecord, UnrunChunk } from '../domain/records.ts';
@@ -24,18 +25,29 @@ export async function finalizeBatch(deps: EngineDeps, batch: BatchRecord): Promi
   const expired = await store.hasExpiredLines(batch.id);
   const status: FinalStatus =
     batch.status === 'cancelling' ? 'cancelled' : expired ? 'expired' : 'completed';
-  const outputBytes = await blobs.publishSpool(
-    spoolKey(batch.id, 'output'),
-    committed.output_bytes,
-    ids.output,
-    null,
-  );
-  const errorBytes = await blobs.publishSpool(
-    spoolKey(batch.id, 'error'),
-    committed.error_bytes,
-    ids.error,
-    unrunLines(deps, batch),
-  );
+  const { outputBytes, errorBytes } = store.shared
+    ? {
+        outputBytes: await writeFile(deps, ids.output, answers(deps, batch.id, 'output')),
+        errorBytes: await writeFile(
+          deps,
+          ids.error,
+          concat<Buffer | string>(answers(deps, batch.id, 'error'), unrunLines(deps, batch)),
+        ),
+      }
+    : {
+        outputBytes: await blobs.publishSpool(
+          spoolKey(batch.id, 'output'),
+          committed.output_bytes,
+          ids.output,
+          null,
+        ),
+        errorBytes: await blobs.publishSpool(
+          spoolKey(batch.id, 'error'),
+          committed.error_bytes,
+          ids.error,
+          unrunLines(deps, batch),
+        ),
+      };
   const nowMs = clock.nowMs();
   await store.completeBatch(
     batch.id,
@@ -46,8 +58,10 @@ export async function finalizeBatch(deps: EngineDeps, batch: BatchRecord): Promi
     },
     nowMs,
   );
-  await blobs.removeSpool(spoolKey(batch.id, 'output'));
-  await blobs.removeSpool(spoolKey(batch.id, 'error'));
+  if (!store.shared) {
+    await blobs.removeSpool(spoolKey(batch.id, 'output'));
+    await blobs.removeSpool(spoolKey(batch.id, 'error'));
+  }
   // Its input file was deleted (or expired) while the batch ran: the blob was kept until now.
   if (
     !(await store.getFile(batch.project, batch.input_file_id)) &&
@@ -55,6 +69,46 @@ export async function finalizeBatch(deps: EngineDeps, batch: BatchRecord): Promi
   )
     await blobs.remove(batch.input_file_id);
   return status;
+}
+
+/** A shared store's answers (recorded by any process of the cluster), in commit order. */
+async function* answers(
+  deps: EngineDeps,
+  batchId: string,
+  file: 'output' | 'error',
+): AsyncGenerator<Buffer> {
+  for await (const row of deps.store.readAnswers(batchId, file, 0)) yield row.data;
+}
+
+async function* concat<T>(...parts: AsyncIterable<T>[]): AsyncGenerator<T> {
+  for (const part of parts) yield* part;
+}
+
+/**
+ * Writes `chunks` as blob `fileId` (durable and whole before this returns, replacing one left by
+ * a finalize cut short); returns its size. Nothing is published when there is nothing to write.
+ */
+async function writeFile(
+  deps: EngineDeps,
+  fileId: string,
+  chunks: AsyncIterable<Buffer | string>,
+): Promise<number> {
+  const writer = await deps.blobs.createWriter(fileId);
+  let bytes = 0;
+  try {
+    for await (const chunk of chunks) {
+      bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+      if (!writer.stream.write(chunk)) await once(writer.stream, 'drain');
+    }
+    if (bytes === 0) {
+      await writer.abort();
+      return 0;
+    }
+    return await writer.commit();
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
 }
 
 /** Error lines for every line of the batch that ended without running, in input order. */

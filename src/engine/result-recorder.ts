@@ -83,7 +83,8 @@ export class ResultRecorder {
     const { store, clock, logger } = this.#deps;
     try {
       const applicable = await store.applicableOutcomes(group);
-      const lengths = await this.#appendLines(applicable);
+      // A shared store writes the answers itself, in the same transaction.
+      const lengths = store.shared ? new Map() : await this.#appendLines(applicable);
       await store.recordOutcomes(applicable, lengths, clock.nowMs());
       for (const [batchId, l] of lengths) this.#spools.set(batchId, l);
     } catch (err) {

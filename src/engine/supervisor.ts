@@ -69,8 +69,8 @@ export class Supervisor {
     switch (batch.status) {
       case 'validating':
         if (now >= batch.expires_at_ms)
-          return this.#spawn(batch, () => this.#expireUnvalidated(batch));
-        return this.#spawn(batch, () => ingestBatch(this.#deps, batch));
+          return this.#spawnDuty(batch, () => this.#expireUnvalidated(batch));
+        return this.#spawnDuty(batch, () => ingestBatch(this.#deps, batch));
       case 'in_progress':
         if (now >= batch.expires_at_ms) {
           await store.stopUnstartedItems(batch.id, 'expired');
@@ -79,7 +79,7 @@ export class Supervisor {
             this.#abortInFlight(batch.id, 'expired');
         } else if (await store.hasPendingItems(batch.id)) {
           // Started, but a crash cut the release of its items short.
-          return this.#spawn(batch, () => queueAllPending(this.#deps, batch.id));
+          return this.#spawnDuty(batch, () => queueAllPending(this.#deps, batch.id));
         }
         return this.#finalizeIfDone(batch);
       case 'cancelling':
@@ -89,7 +89,7 @@ export class Supervisor {
           this.#abortInFlight(batch.id, 'cancelled');
         return this.#finalizeIfDone(batch);
       case 'finalizing':
-        return this.#spawn(batch, () => this.#finalize(batch));
+        return this.#spawnDuty(batch, () => this.#finalize(batch));
       case 'failed':
       case 'completed':
       case 'expired':
@@ -104,7 +104,7 @@ export class Supervisor {
     if (batch.status === 'in_progress' && !expired) {
       await this.#deps.store.markFinalizing(batch.id, this.#deps.clock.nowMs());
     }
-    this.#spawn(batch, () => this.#finalize(batch));
+    this.#spawnDuty(batch, () => this.#finalize(batch));
   }
 
   async #finalize(batch: BatchRecord): Promise<void> {
@@ -143,6 +143,21 @@ export class Supervisor {
     for (const dispatcher of this.#dispatchers) dispatcher.abortBatch(batchId, reason);
   }
 
+  /**
+   * Runs a once-only step of `batch` (ingest, release, finalize) unless another process of a
+   * shared store is running one for it. Under the duty the batch is read again: a step another
+   * process finished meanwhile (the batch moved on to a later status) is not done twice.
+   */
+  #spawnDuty(batch: BatchRecord, task: () => Promise<void>): void {
+    const { store } = this.#deps;
+    this.#spawn(batch, async () => {
+      await store.withBatchDuty(batch.id, async () => {
+        const fresh = await store.getBatchById(batch.id);
+        if (fresh && stillDue(batch.status, fresh.status)) await task();
+      });
+    });
+  }
+
   #spawn(batch: BatchRecord, task: () => Promise<void>): void {
     const run = task()
       .catch((err: unknown) => {
@@ -163,4 +178,11 @@ export class Supervisor {
     for (const id of await store.deleteExpiredFiles(now, 1_000))
       if (!(await store.fileInUse(id))) await blobs.remove(id);
   }
+}
+
+/** A step planned for a batch in status `planned` still applies when it is now in `now`. */
+function stillDue(planned: string, now: string): boolean {
+  if (TERMINAL.has(now)) return false;
+  // in_progress → finalizing is the step's own first move (markFinalizing comes before it).
+  return now === planned || (planned === 'in_progress' && now === 'finalizing');
 }

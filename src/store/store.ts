@@ -43,6 +43,27 @@ export type FinalStatus = 'completed' | 'expired' | 'cancelled';
  * none is ever held open across an upstream call (design.md invariant 3).
  */
 export interface Store {
+  /**
+   * Other processes may use this store at the same time (PostgreSQL). Then answers are kept in
+   * the store itself, written by the group commit (`readAnswers`), not in this process's spools;
+   * start-up takes back only leases that ran out; once-only work runs under `withBatchDuty`.
+   */
+  readonly shared: boolean;
+  /**
+   * Runs `duty` (ingest, finalize…) for `batchId` unless another process is running one for it
+   * now; returns false then. A duty's lock dies with its process, so another takes over.
+   */
+  withBatchDuty(batchId: string, duty: () => Promise<void>): Promise<boolean>;
+  /**
+   * The answers of a shared store's batch, in commit order, after `afterSeq` (0: from the start).
+   * Only for a shared store; an embedded store's answers are in its spools.
+   */
+  readAnswers(
+    batchId: string,
+    file: 'output' | 'error',
+    afterSeq: number,
+  ): AsyncIterable<{ seq: number; data: Buffer }>;
+
   // -- API keys and projects
   hasApiKeys(): Promise<boolean>;
   insertApiKey(key: { key_hash: string; project: string; created_at_ms: number }): Promise<void>;

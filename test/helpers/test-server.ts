@@ -7,7 +7,7 @@ import OpenAI from 'openai';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { createServerRuntime, type ServerRuntime } from '../../src/compose.ts';
-import { silentLogger } from '../../src/lib/logger.ts';
+import { createLogger, silentLogger } from '../../src/lib/logger.ts';
 import { createDatabase } from './postgres-server.ts';
 import {
   createSimulator,
@@ -82,7 +82,10 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     writeFileSync(configPath, JSON.stringify(opts.configFile).replaceAll('SIM', simUrl));
   }
   const config = loadConfig({ dataDir, port: 0, config: configPath }, env);
-  const runtime = await createServerRuntime(config, silentLogger);
+  const runtime = await createServerRuntime(
+    config,
+    process.env.OPENBATCH_TEST_LOG ? createLogger(process.env.OPENBATCH_TEST_LOG) : silentLogger,
+  );
   const server: ServerType = serve({ fetch: runtime.app.fetch, hostname: '127.0.0.1', port: 0 });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const { port } = server.address() as AddressInfo;

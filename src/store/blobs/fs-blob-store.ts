@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import type { BlobStore, BlobWriter } from './blob-store.ts';
@@ -12,14 +12,15 @@ const SAFE_KEY = /^[A-Za-z0-9_-]+$/;
  * Blobs as files under `root/blobs`, written to `root/tmp` first, then fsync → rename → fsync of
  * the directory, so a crash leaves a blob absent or complete, never half written.
  */
-export async function createFsBlobStore(root: string): Promise<BlobStore> {
+export async function createFsBlobStore(
+  root: string,
+  opts: { shared?: boolean } = {},
+): Promise<BlobStore> {
   const blobDir = join(root, 'blobs');
-  const tmpDir = join(root, 'tmp');
   const spoolDir = join(root, 'spool');
   await mkdir(blobDir, { recursive: true });
   await mkdir(spoolDir, { recursive: true });
-  await rm(tmpDir, { recursive: true, force: true }); // leftovers of interrupted writes
-  await mkdir(tmpDir, { recursive: true });
+  const tmpDir = await freshTmpDir(join(root, 'tmp'), opts.shared === true);
   const pathOf = (key: string): string => {
     // Keys are our own ids; refusing anything else keeps a path from ever leaving the folder.
     if (!SAFE_KEY.test(key)) throw new Error(`invalid blob key: ${key}`);
@@ -93,4 +94,29 @@ async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** A process-private folder's partial writes of a dead process are removed after this long. */
+const STALE_TMP_MS = 24 * 3600_000;
+
+/**
+ * Where blobs are written before they are renamed into place. One process owns a private
+ * directory: leftovers of interrupted writes are removed at start. A directory shared by the
+ * processes of a cluster gets a subfolder per process, and only ones idle a day are removed.
+ */
+async function freshTmpDir(tmpRoot: string, shared: boolean): Promise<string> {
+  if (!shared) {
+    await rm(tmpRoot, { recursive: true, force: true });
+    await mkdir(tmpRoot, { recursive: true });
+    return tmpRoot;
+  }
+  await mkdir(tmpRoot, { recursive: true });
+  for (const entry of await readdir(tmpRoot)) {
+    const info = await stat(join(tmpRoot, entry)).catch(() => null);
+    if (info && Date.now() - info.mtimeMs > STALE_TMP_MS)
+      await rm(join(tmpRoot, entry), { recursive: true, force: true });
+  }
+  const own = join(tmpRoot, `${process.pid}-${randomBytes(6).toString('hex')}`);
+  await mkdir(own, { recursive: true });
+  return own;
 }

@@ -89,6 +89,17 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX chunks_leases ON chunks (lease_expires_ms) WHERE state = 'leased';
   CREATE INDEX chunks_batch ON chunks (batch_id, state);
   `,
+  // Answers of running batches, one row per batch and file per group commit (every process of a
+  // cluster records answers; whichever finalizes the batch reads them in seq order).
+  `
+  CREATE TABLE answers (
+    batch_id TEXT NOT NULL,
+    seq BIGSERIAL NOT NULL,
+    file TEXT NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (batch_id, seq)
+  );
+  `,
 ];
 
 /**

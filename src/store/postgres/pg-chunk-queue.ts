@@ -14,6 +14,7 @@ import {
 import { planTakeBack, type SweepOptions } from '../sweep-plan.ts';
 import type { LeaseSweep, SpoolLengths } from '../store.ts';
 import {
+  insertAnswers,
   insertSplits,
   releaseChunks,
   writeChunks,
@@ -195,6 +196,7 @@ export class PgChunkQueue {
       await writeChunks(tx, plan.writes);
       await releaseChunks(tx, plan.releases);
       await writeDeltas(tx, plan.deltas);
+      await insertAnswers(tx, outcomes);
       await writeSpoolLengths(tx, spools);
     });
   }

@@ -1,3 +1,4 @@
+import type { ItemOutcome } from '../../domain/records.ts';
 import type { BatchDelta, ChunkWrite, SplitLine } from '../chunk-plan.ts';
 import { SINGLE_LINE_OFFSETS } from '../chunk-plan.ts';
 import type { TakeBackWrite } from '../sweep-plan.ts';
@@ -166,5 +167,34 @@ export async function writeSpoolLengths(
      FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(id, output_bytes, error_bytes)
      WHERE b.id = v.id`,
     [all.map(([id]) => id), all.map(([, l]) => l.output_bytes), all.map(([, l]) => l.error_bytes)],
+  );
+}
+
+/** The group's answer lines, one row per batch and file, in the group commit's transaction. */
+export async function insertAnswers(
+  tx: Queryable,
+  outcomes: readonly ItemOutcome[],
+): Promise<void> {
+  const texts = new Map<string, string[]>();
+  for (const o of outcomes) {
+    if (!('record' in o)) continue;
+    const key = `${o.record.file}:${o.record.batch_id}`;
+    let lines = texts.get(key);
+    if (!lines) texts.set(key, (lines = []));
+    lines.push(o.record.text);
+  }
+  if (texts.size === 0) return;
+  const rows = [...texts].map(([key, lines]) => {
+    const colon = key.indexOf(':');
+    return {
+      file: key.slice(0, colon),
+      batch_id: key.slice(colon + 1),
+      data: Buffer.from(lines.join('')),
+    };
+  });
+  await tx.query(
+    `INSERT INTO answers (batch_id, file, data)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])`,
+    [rows.map((r) => r.batch_id), rows.map((r) => r.file), rows.map((r) => r.data)],
   );
 }

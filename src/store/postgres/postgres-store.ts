@@ -30,6 +30,9 @@ export async function createPostgresStore(
     throw err;
   }
   const queue = new PgChunkQueue(pool);
+  // Duty locks hold a connection each while their duty runs: a pool of their own, so duties
+  // never wait for connections they themselves hold.
+  const lockPool = createPool(url, 16);
   const one = async <T extends pg.QueryResultRow>(sql: string, params: unknown[]) =>
     (await pool.query<T>(sql, params)).rows[0];
   const batchRow = async (sql: string, params: unknown[]) => {
@@ -38,6 +41,10 @@ export async function createPostgresStore(
   };
 
   return guarded({
+    shared: true,
+    withBatchDuty: async (batchId, duty) =>
+      withAdvisoryLock(lockPool, `openbatch:batch:${batchId}`, duty),
+    readAnswers: (batchId, file, afterSeq) => readAnswers(pool, batchId, file, afterSeq),
     hasApiKeys: async () => (await one(`SELECT 1 FROM api_keys LIMIT 1`, [])) !== undefined,
     insertApiKey: async (key) => {
       await pool.query(
@@ -121,7 +128,10 @@ export async function createPostgresStore(
     applicableOutcomes: async (outcomes) => queue.applicable(outcomes),
     recordOutcomes: async (outcomes, spools) => queue.record(outcomes, spools),
     releaseLeases: async (nowMs, opts) => queue.sweep(nowMs, opts),
-    close: async () => pool.end(),
+    close: async () => {
+      await lockPool.end();
+      await pool.end();
+    },
   });
 }
 
@@ -131,11 +141,12 @@ export async function createPostgresStore(
  * log it and try again, and nothing waits forever (connection and statement timeouts).
  */
 function guarded(store: Store): Store {
-  const wrapped = {} as Record<string, unknown>;
-  for (const [name, method] of Object.entries(store) as [
-    string,
-    (...a: unknown[]) => Promise<unknown>,
-  ][]) {
+  const wrapped = { ...store } as unknown as Record<string, unknown>;
+  // Async methods only: `shared` is a value, and readAnswers (a generator) maps its own errors.
+  const methods = Object.entries(store).filter(
+    ([name, value]) => typeof value === 'function' && name !== 'readAnswers',
+  ) as [string, (...a: unknown[]) => Promise<unknown>][];
+  for (const [name, method] of methods) {
     wrapped[name] = async (...args: unknown[]) => {
       try {
         return await method(...args);
@@ -246,6 +257,7 @@ async function markFailed(
       [nowMs, JSON.stringify(errors), batchId],
     );
     await tx.query(`DELETE FROM chunks WHERE batch_id = $1`, [batchId]);
+    await tx.query(`DELETE FROM answers WHERE batch_id = $1`, [batchId]);
   });
 }
 
@@ -269,5 +281,64 @@ async function completeBatch(
          reserved_output_file_id = NULL, reserved_error_file_id = NULL WHERE id = $5`,
       [status, nowMs, files.output?.id ?? null, files.error?.id ?? null, batchId],
     );
+    // The files hold them now.
+    await tx.query(`DELETE FROM answers WHERE batch_id = $1`, [batchId]);
   });
+}
+
+const ANSWER_PAGE = 8;
+
+async function* readAnswers(
+  pool: pg.Pool,
+  batchId: string,
+  file: 'output' | 'error',
+  afterSeq: number,
+): AsyncGenerator<{ seq: number; data: Buffer }> {
+  let after = afterSeq;
+  for (;;) {
+    const { rows } = await pool.query<{ seq: number; data: Buffer }>(
+      `SELECT seq, data FROM answers WHERE batch_id = $1 AND file = $2 AND seq > $3
+       ORDER BY seq LIMIT ${ANSWER_PAGE}`,
+      [batchId, file, after],
+    );
+    yield* rows;
+    if (rows.length < ANSWER_PAGE) return;
+    after = rows[rows.length - 1]!.seq;
+  }
+}
+
+/**
+ * Runs `work` while holding the session advisory lock `name` on a connection of `pool`, or
+ * returns false at once when another session holds it. The lock dies with the connection, so a
+ * process killed mid-duty frees it for the others.
+ */
+async function withAdvisoryLock(
+  pool: pg.Pool,
+  name: string,
+  work: () => Promise<void>,
+): Promise<boolean> {
+  const client = await pool.connect();
+  let broken = false;
+  const onError = (): void => {
+    broken = true;
+  };
+  client.on('error', onError);
+  try {
+    const { rows } = await client.query<{ locked: boolean }>(
+      `SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked`,
+      [name],
+    );
+    if (!rows[0]?.locked) return false;
+    try {
+      await work();
+      return true;
+    } finally {
+      await client
+        .query(`SELECT pg_advisory_unlock(hashtextextended($1, 0))`, [name])
+        .catch(() => (broken = true));
+    }
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
+  }
 }

@@ -41,6 +41,15 @@ export function createSqliteStore(path: string): Store {
   const getBatchRow = (id: string) => q.batchById.get(id) as BatchRow | undefined;
 
   const store: Store = {
+    shared: false,
+    // One process owns an embedded store (its pid lock): nobody else can hold a duty.
+    withBatchDuty: async (_batchId, duty) => {
+      await duty();
+      return true;
+    },
+    readAnswers: () => {
+      throw new Error('an embedded store keeps answers in spools, not rows');
+    },
     hasApiKeys: async () => statement(db, `SELECT 1 FROM api_keys LIMIT 1`).get() !== undefined,
     insertApiKey: async (key) => {
       statement(
