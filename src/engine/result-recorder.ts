@@ -84,7 +84,9 @@ export class ResultRecorder {
     try {
       const applicable = await store.applicableOutcomes(group);
       // A shared store writes the answers itself, in the same transaction.
-      const lengths = store.shared ? new Map() : await this.#appendLines(applicable);
+      const lengths = store.shared
+        ? new Map<string, SpoolLengths>()
+        : await this.#appendLines(applicable);
       await store.recordOutcomes(applicable, lengths, clock.nowMs());
       for (const [batchId, l] of lengths) this.#spools.set(batchId, l);
     } catch (err) {
