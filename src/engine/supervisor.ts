@@ -1,3 +1,4 @@
+import { IDEMPOTENCY_TTL_MS } from '../domain/idempotency-ttl.ts';
 import type { BatchRecord } from '../domain/records.ts';
 import { coerceError } from '../lib/coerce-error.ts';
 import type { Dispatcher } from './dispatcher.ts';
@@ -162,5 +163,6 @@ export class Supervisor {
     this.#lastFileSweepMs = now;
     for (const id of await store.deleteExpiredFiles(now, 1_000))
       if (!(await store.fileInUse(id))) await blobs.remove(id);
+    await store.purgeIdempotencyKeys(now - IDEMPOTENCY_TTL_MS);
   }
 }

@@ -35,6 +35,22 @@ export interface LeaseSweep {
   poisoned: number;
 }
 
+/** What an Idempotency-Key stands for: the object its first request made, and that request's hash. */
+export interface IdempotencyEntry {
+  project: string;
+  /** The route it was sent to: `batches`, `files`, `retry`. */
+  scope: string;
+  key: string;
+  request_hash: string;
+  object_id: string;
+  created_at_ms: number;
+}
+
+/** A key to record with a new object, unless an entry newer than `live_after_ms` holds it. */
+export interface IdempotencyClaim extends IdempotencyEntry {
+  live_after_ms: number;
+}
+
 /** How a batch ends when its items are all terminal. */
 export type FinalStatus = 'completed' | 'expired' | 'cancelled';
 
@@ -49,7 +65,11 @@ export interface Store {
   projectForKeyHash(keyHash: string): Promise<string | null>;
 
   // -- files
-  insertFile(file: FileRecord): Promise<void>;
+  /**
+   * Inserts the file (and records `key` for it, in the same transaction). When a live entry
+   * already holds `key`, nothing is inserted and that entry is returned; otherwise null.
+   */
+  insertFile(file: FileRecord, key?: IdempotencyClaim): Promise<IdempotencyEntry | null>;
   getFile(project: string, id: string): Promise<FileRecord | null>;
   listFiles(project: string, query: FileListQuery): Promise<FileRecord[]>;
   deleteFile(project: string, id: string): Promise<boolean>;
@@ -59,7 +79,17 @@ export interface Store {
   deleteExpiredFiles(nowMs: number, limit: number): Promise<string[]>;
 
   // -- batches, as the API sees them
-  insertBatch(batch: BatchRecord): Promise<void>;
+  /** Like `insertFile`: the batch and its Idempotency-Key in one transaction, or the entry that holds the key. */
+  insertBatch(batch: BatchRecord, key?: IdempotencyClaim): Promise<IdempotencyEntry | null>;
+  /** The entry for an Idempotency-Key, if one newer than `liveAfterMs` exists. */
+  findIdempotencyKey(
+    project: string,
+    scope: string,
+    key: string,
+    liveAfterMs: number,
+  ): Promise<IdempotencyEntry | null>;
+  /** Forgets Idempotency-Keys recorded before `beforeMs`; returns how many. */
+  purgeIdempotencyKeys(beforeMs: number): Promise<number>;
   getBatch(project: string, id: string): Promise<BatchRecord | null>;
   /** Newest first; fetches `limit + 1` rows so the caller can tell `has_more`. */
   listBatches(project: string, query: BatchListQuery): Promise<BatchRecord[]>;

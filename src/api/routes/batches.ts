@@ -8,6 +8,7 @@ import { parseCreateBatchParams } from '../../domain/create-batch-params.ts';
 import { newBatchId } from '../../domain/ids.ts';
 import { emptyUsage, type BatchRecord } from '../../domain/records.ts';
 import type { ApiDeps, ApiEnv } from '../api-deps.ts';
+import { IdempotencyKey } from '../idempotency.ts';
 import { parseQuery } from '../parse-query.ts';
 import { readJsonBody } from '../read-json-body.ts';
 
@@ -19,6 +20,16 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
     const { value } = await readJsonBody(c.req.raw, deps.limits.maxJsonBodyBytes);
     const params = parseCreateBatchParams(value);
     const project = c.get('project');
+    const nowMs = deps.clock.nowMs();
+    const idem = IdempotencyKey.from(c.req.raw.headers, {
+      store: deps.store,
+      project,
+      scope: 'batches',
+      nowMs,
+      body: value,
+    });
+    const heldId = await idem?.heldObjectId();
+    if (heldId) return c.json(toBatchObject(await replayedBatch(deps, project, heldId)));
     // A file of another purpose is refused now; a missing one fails the batch while validating
     // (OpenAI's newest observed behaviour, spec §4.1.3).
     const file = await deps.store.getFile(project, params.input_file_id);
@@ -28,9 +39,11 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
         { param: 'input_file_id', wireCode: 'invalid_value' },
       );
     }
-    const nowMs = deps.clock.nowMs();
     const batch = newBatchRecord(params, project, nowMs);
-    await deps.store.insertBatch(batch);
+    const held = await deps.store.insertBatch(batch, idem?.claim(batch.id));
+    // Another request with the same key won the race: answer with its batch.
+    if (held && idem)
+      return c.json(toBatchObject(await replayedBatch(deps, project, idem.replayOf(held))));
     deps.engine.notify();
     return c.json(toBatchObject(batch));
   });
@@ -60,6 +73,12 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
   });
 
   return app;
+}
+
+async function replayedBatch(deps: ApiDeps, project: string, id: string): Promise<BatchRecord> {
+  const batch = await deps.store.getBatch(project, id);
+  if (!batch) throw batchNotFound(id);
+  return batch;
 }
 
 function newBatchRecord(

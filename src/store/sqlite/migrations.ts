@@ -145,6 +145,20 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE batches ADD COLUMN reserved_output_file_id TEXT;
   ALTER TABLE batches ADD COLUMN reserved_error_file_id TEXT;
   `,
+  // Idempotency-Key of POST /v1/batches, /v1/files and /v1/batches/{id}/retry: the object the key
+  // made and a hash of the request that made it (kept 24 h; a live key with another hash is a 409).
+  `
+  CREATE TABLE idempotency_keys (
+    project TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (project, scope, key)
+  );
+  CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at_ms);
+  `,
 ];
 
 /** Brings the database to the newest schema, one transaction per step. */

@@ -9,6 +9,7 @@ import { batchToRow, rowToBatch, type BatchRow } from './batch-row.ts';
 import { SqliteChunkQueue } from './chunk-queue.ts';
 import { ChunkStatements } from './chunk-rows.ts';
 import { LeaseSweeper } from './lease-sweep.ts';
+import { findIdempotencyKey, insertOnce, purgeIdempotencyKeys } from './idempotency-keys.ts';
 import { migrate } from './migrations.ts';
 import { createBatchChunks } from './batch-chunks.ts';
 import { statement } from './statement-cache.ts';
@@ -54,7 +55,7 @@ export function createSqliteStore(path: string): Store {
       return row?.project ?? null;
     },
 
-    insertFile: async (file) => insertFileRow(db, file),
+    insertFile: async (file, key) => insertOnce(db, key, () => insertFileRow(db, file)),
     getFile: async (project, id) =>
       (q.fileInProject.get(id, project) as FileRecord | undefined) ?? null,
     listFiles: async (project, query) => listFiles(db, project, query),
@@ -74,19 +75,10 @@ export function createSqliteStore(path: string): Store {
         ).all(nowMs, limit) as { id: string }[]
       ).map((r) => r.id),
 
-    insertBatch: async (batch) => {
-      const seq = (
-        statement(db, `SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM batches`).get() as {
-          seq: number;
-        }
-      ).seq;
-      const row = batchToRow(batch, seq);
-      const cols = Object.keys(row);
-      statement(
-        db,
-        `INSERT INTO batches (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`,
-      ).run(row);
-    },
+    insertBatch: async (batch, key) => insertOnce(db, key, () => insertBatchRow(db, batch)),
+    findIdempotencyKey: async (project, scope, key, liveAfterMs) =>
+      findIdempotencyKey(db, project, scope, key, liveAfterMs),
+    purgeIdempotencyKeys: async (beforeMs) => purgeIdempotencyKeys(db, beforeMs),
     getBatch: async (project, id) => {
       const row = q.batchInProject.get(id, project) as BatchRow | undefined;
       return row ? rowToBatch(row) : null;
@@ -144,6 +136,18 @@ function insertFileRow(db: Database, file: FileRecord): void {
      VALUES (@id, @project, @purpose, @filename, @bytes, @created_at_ms, @expires_at_ms,
        (SELECT COALESCE(MAX(seq), 0) + 1 FROM files))`,
   ).run(file);
+}
+
+function insertBatchRow(db: Database, batch: BatchRecord): void {
+  const seq = (
+    statement(db, `SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM batches`).get() as { seq: number }
+  ).seq;
+  const row = batchToRow(batch, seq);
+  const cols = Object.keys(row);
+  statement(
+    db,
+    `INSERT INTO batches (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`,
+  ).run(row);
 }
 
 const FILE_COLUMNS = 'id, project, purpose, filename, bytes, created_at_ms, expires_at_ms';
