@@ -66,7 +66,7 @@ export async function createServerRuntime(
       expiryGraceMs: e.expiryGraceMs,
       poisonAfter: e.poisonAfter,
       tickMs: e.tickMs,
-      outputExpiresAfterSeconds: 30 * 24 * 3600,
+      outputExpiresAfterSeconds: config.retention.outputExpiresAfterSeconds,
       shutdownGraceMs: e.shutdownGraceMs,
       scheduling: new Map(config.upstreams.map((u) => [u.name, u.scheduling])),
     },
@@ -87,6 +87,7 @@ export async function createServerRuntime(
       maxBatchFileBytes: limits.maxBatchFileBytes,
       maxJsonBodyBytes: limits.maxJsonBodyBytes,
     },
+    retention: { batchFileExpiresAfterSeconds: config.retention.batchFileExpiresAfterSeconds },
   });
   await engine.start();
   return {

@@ -71,6 +71,12 @@ export interface Config {
     maxLineBytes: number;
     maxJsonDepth: number;
   };
+  retention: {
+    /** Uploaded batch input files without `expires_after`. @default 30 days (OpenAI's) */
+    batchFileExpiresAfterSeconds: number;
+    /** Output and error files of a batch without `output_expires_after`. @default 30 days */
+    outputExpiresAfterSeconds: number;
+  };
   engine: {
     requestTimeoutMs: number;
     maxAttempts: number;
@@ -92,6 +98,7 @@ export interface CliOverrides {
   config?: string | undefined;
 }
 
+const THIRTY_DAYS_S = 30 * 24 * 3600;
 const positiveInt = z.coerce.number().int().positive();
 
 const upstreamFileSchema = z.object({
@@ -124,6 +131,10 @@ const fileSchema = z
         maxLineBytes: positiveInt,
         maxJsonDepth: positiveInt,
       })
+      .partial()
+      .optional(),
+    retention: z
+      .object({ batchFileExpiresAfterSeconds: positiveInt, outputExpiresAfterSeconds: positiveInt })
       .partial()
       .optional(),
     engine: z
@@ -179,6 +190,16 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
       maxEmbeddingInputs: l.maxEmbeddingInputs ?? 50_000,
       maxLineBytes: num('OPENBATCH_MAX_LINE_BYTES', l.maxLineBytes ?? 1_048_576),
       maxJsonDepth: num('OPENBATCH_MAX_JSON_DEPTH', l.maxJsonDepth ?? 64),
+    },
+    retention: {
+      batchFileExpiresAfterSeconds: num(
+        'OPENBATCH_BATCH_FILE_EXPIRES_AFTER_SECONDS',
+        file.retention?.batchFileExpiresAfterSeconds ?? THIRTY_DAYS_S,
+      ),
+      outputExpiresAfterSeconds: num(
+        'OPENBATCH_OUTPUT_EXPIRES_AFTER_SECONDS',
+        file.retention?.outputExpiresAfterSeconds ?? THIRTY_DAYS_S,
+      ),
     },
     engine: {
       requestTimeoutMs: num('OPENBATCH_REQUEST_TIMEOUT_MS', e.requestTimeoutMs ?? 600_000),

@@ -18,8 +18,6 @@ import { receiveUpload, type ReceivedUpload } from '../multipart-upload.ts';
 import { IdempotencyKey } from '../idempotency.ts';
 import { parseQuery } from '../parse-query.ts';
 
-const BATCH_FILE_DEFAULT_EXPIRY_S = 30 * 24 * 3600;
-
 /** /v1/files: upload (streamed), list, retrieve, content, delete. */
 export function filesRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
@@ -157,7 +155,7 @@ function checkUpload(
     throw badRequest('Invalid file format for Batch API. Must be .jsonl');
   const nowMs = deps.clock.nowMs();
   const expiresAfterS =
-    parseExpiresAfter(upload.fields) ?? (purpose === 'batch' ? BATCH_FILE_DEFAULT_EXPIRY_S : null);
+    parseExpiresAfter(upload.fields) ?? (purpose === 'batch' ? deps.retention.batchFileExpiresAfterSeconds : null);
   return {
     id,
     project,
