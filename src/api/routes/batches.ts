@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { batchListQuerySchema } from '../../protocol/batch.ts';
+import { batchResultsQuerySchema, parseResultsCursor } from '../../protocol/batch-results.ts';
 import { toListPage } from '../../protocol/list-page.ts';
 import { AppError, badRequest, batchNotFound } from '../../domain/app-error.ts';
 import { cancelEffect } from '../../domain/batch-state.ts';
@@ -64,6 +65,19 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
     const batch = await deps.store.getBatch(c.get('project'), c.req.param('id'));
     if (!batch) throw batchNotFound(c.req.param('id'));
     return c.json(toBatchObject(batch));
+  });
+
+  app.get('/:id/results', async (c) => {
+    const query = parseQuery(batchResultsQuerySchema, c.req.query());
+    const batch = await deps.store.getBatch(c.get('project'), c.req.param('id'));
+    if (!batch) throw batchNotFound(c.req.param('id'));
+    const cursor = parseResultsCursor(query.after);
+    if (!cursor)
+      throw badRequest(`Invalid 'after': not a cursor returned by this endpoint.`, {
+        param: 'after',
+        wireCode: 'invalid_value',
+      });
+    return c.json(await deps.engine.results(batch.id, cursor, query.limit));
   });
 
   app.post('/:id/cancel', async (c) => {

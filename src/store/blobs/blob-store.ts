@@ -28,6 +28,11 @@ export interface BlobStore {
   writeSpool(key: string, position: number, data: Buffer): Promise<void>;
   syncSpool(key: string): Promise<void>;
   /**
+   * Bytes [start, end) of spool `key` (results read while the batch runs; only its committed
+   * range is meaningful). Rejects with ENOENT once the spool is gone (its batch ended).
+   */
+  readSpoolRange(key: string, start: number, end: number): Promise<Buffer>;
+  /**
    * Cuts spool `key` to its committed `bytes`, appends `extra`, makes it durable and publishes it
    * as blob `fileKey` (replacing one left by an interrupted publish). Returns the blob's size;
    * nothing is published when that is 0. The spool stays until `removeSpool`.
