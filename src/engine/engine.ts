@@ -127,6 +127,8 @@ export function createEngine(deps: EngineDeps): Engine {
           'requeued lines left in flight by the previous run',
         );
       await supervisor.removeStaleSpools();
+      const orphans = await supervisor.removeOrphanBlobs();
+      if (orphans > 0) deps.logger.warn({ blobs: orphans }, 'removed file contents no file names');
       loops.push(supervise(), ...[...dispatchers.values()].map((d) => d.run(controller.signal)));
     },
     // Idempotent: serve stops the engine at the signal, and runtime.close() stops it again.

@@ -124,6 +124,17 @@ export class Supervisor {
     }
   }
 
+  /**
+   * Blobs no file row names: a crash came between deleting an expired or deleted file's row and
+   * its blob (or between an upload's blob and its row). Run at start-up, before uploads begin.
+   */
+  async removeOrphanBlobs(): Promise<number> {
+    const { store, blobs } = this.#deps;
+    const orphans = await store.unneededBlobs(await blobs.listBlobs());
+    for (const id of orphans) await blobs.remove(id);
+    return orphans.length;
+  }
+
   /** A batch still validating at its deadline: its file never got checked, so nothing ran. */
   async #expireUnvalidated(batch: BatchRecord): Promise<void> {
     await this.#deps.store.markInProgress(batch.id, 0, null, this.#deps.clock.nowMs());

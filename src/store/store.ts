@@ -75,6 +75,11 @@ export interface Store {
   deleteFile(project: string, id: string): Promise<boolean>;
   /** True while a batch that has not ended reads this file (its lines stay in the blob). */
   fileInUse(id: string): Promise<boolean>;
+  /**
+   * Of `ids` (blob keys), those nothing needs: no file row, not reserved by a finalizing batch,
+   * not the input of a batch that has not ended. Their blobs may go.
+   */
+  unneededBlobs(ids: readonly string[]): Promise<string[]>;
   /** Removes expired file rows and returns their ids (the caller deletes the blobs). */
   deleteExpiredFiles(nowMs: number, limit: number): Promise<string[]>;
 

@@ -6,6 +6,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import OpenAI from 'openai';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { createServerRuntime, type ServerRuntime } from '../../src/compose.ts';
+import type { Clock } from '../../src/lib/clock.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import {
   createSimulator,
@@ -37,6 +38,8 @@ export interface TestServerOptions {
   dataDir?: string;
   /** Reuse a running simulator. */
   existingSim?: Simulator;
+  /** The server's clock (retention tests move it forward). */
+  clock?: Clock;
 }
 
 const FAST_ENGINE = {
@@ -62,7 +65,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     writeFileSync(configPath, JSON.stringify(opts.configFile).replaceAll('SIM', simUrl));
   }
   const config = loadConfig({ dataDir, port: 0, config: configPath }, env);
-  const runtime = await createServerRuntime(config, silentLogger);
+  const runtime = await createServerRuntime(config, silentLogger, opts.clock);
   const server: ServerType = serve({ fetch: runtime.app.fetch, hostname: '127.0.0.1', port: 0 });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const { port } = server.address() as AddressInfo;

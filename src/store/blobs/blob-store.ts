@@ -23,6 +23,8 @@ export interface BlobStore {
   readRange(key: string, start: number, end: number): Promise<Buffer>;
   size(key: string): Promise<number | null>;
   remove(key: string): Promise<void>;
+  /** Keys of every blob (to remove those no file row names any more after a crash). */
+  listBlobs(): Promise<string[]>;
 
   /** Writes `data` into spool `key` at `position`; durable only after `syncSpool`. */
   writeSpool(key: string, position: number, data: Buffer): Promise<void>;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import type { BlobStore, BlobWriter } from './blob-store.ts';
@@ -41,6 +41,7 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
     remove: async (key) => {
       await rm(pathOf(key), { force: true });
     },
+    listBlobs: async () => (await readdir(blobDir)).filter((name) => SAFE_KEY.test(name)),
     ...createFsSpools(spoolDir, pathOf, fsyncDir),
   };
 }

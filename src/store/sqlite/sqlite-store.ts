@@ -67,6 +67,7 @@ export function createSqliteStore(path: string): Store {
     deleteFile: async (project, id) =>
       statement(db, `DELETE FROM files WHERE id = ? AND project = ?`).run(id, project).changes ===
       1,
+    unneededBlobs: async (ids) => ids.filter((id) => !blobNeeded(db, id)),
     deleteExpiredFiles: async (nowMs, limit) =>
       (
         statement(
@@ -136,6 +137,19 @@ function insertFileRow(db: Database, file: FileRecord): void {
      VALUES (@id, @project, @purpose, @filename, @bytes, @created_at_ms, @expires_at_ms,
        (SELECT COALESCE(MAX(seq), 0) + 1 FROM files))`,
   ).run(file);
+}
+
+function blobNeeded(db: Database, id: string): boolean {
+  return (
+    statement(
+      db,
+      `SELECT 1 FROM files WHERE id = @id
+       UNION ALL SELECT 1 FROM batches WHERE reserved_output_file_id = @id OR reserved_error_file_id = @id
+       UNION ALL SELECT 1 FROM batches WHERE input_file_id = @id
+         AND status IN ('validating', 'in_progress', 'cancelling', 'finalizing')
+       LIMIT 1`,
+    ).get({ id }) !== undefined
+  );
 }
 
 function insertBatchRow(db: Database, batch: BatchRecord): void {
