@@ -27,6 +27,12 @@ export interface ApiDeps {
   staticKeys: ReadonlyMap<string, string>;
   limits: UploadLimits;
   retention: Retention;
+  webhooks: {
+    /** Endpoints may target private and loopback addresses. */
+    allowPrivate: boolean;
+    /** The environment's endpoint (listed, never deletable), if configured. */
+    envEndpointUrl: string | null;
+  };
 }
 
 /** How long files live unless a request says otherwise (OpenAI: batch input files 30 days). */

@@ -77,6 +77,17 @@ export interface Config {
     /** Output and error files of a batch without `output_expires_after`. @default 30 days */
     outputExpiresAfterSeconds: number;
   };
+  webhooks: {
+    /** OPENBATCH_WEBHOOK_URL + OPENBATCH_WEBHOOK_SECRET: one endpoint for every project's events. */
+    url: string | null;
+    secret: string | null;
+    /** Let endpoints target private and loopback addresses (OPENBATCH_WEBHOOK_ALLOW_PRIVATE=1). */
+    allowPrivate: boolean;
+    retryInitialMs: number;
+    retryMaxMs: number;
+    giveUpAfterMs: number;
+    timeoutMs: number;
+  };
   engine: {
     requestTimeoutMs: number;
     maxAttempts: number;
@@ -201,6 +212,7 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
         file.retention?.outputExpiresAfterSeconds ?? THIRTY_DAYS_S,
       ),
     },
+    webhooks: envWebhooks(env, num),
     engine: {
       requestTimeoutMs: num('OPENBATCH_REQUEST_TIMEOUT_MS', e.requestTimeoutMs ?? 600_000),
       maxAttempts: num('OPENBATCH_MAX_ATTEMPTS', e.maxAttempts ?? 5),
@@ -213,6 +225,30 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
       poisonAfter: num('OPENBATCH_POISON_AFTER', e.poisonAfter ?? 3),
     },
   });
+}
+
+function envWebhooks(
+  env: Env,
+  num: (name: string, fallback: number) => number,
+): Config['webhooks'] {
+  const url = env.OPENBATCH_WEBHOOK_URL || null;
+  const secret = env.OPENBATCH_WEBHOOK_SECRET || null;
+  if (url !== null && !URL.canParse(url)) throw new Error('OPENBATCH_WEBHOOK_URL: not a URL');
+  if (url !== null && secret === null)
+    throw new Error(
+      'OPENBATCH_WEBHOOK_URL is set: OPENBATCH_WEBHOOK_SECRET (whsec_…) is needed too',
+    );
+  if (secret !== null && !/^whsec_[A-Za-z0-9+/=]{16,}$/.test(secret))
+    throw new Error('OPENBATCH_WEBHOOK_SECRET: expected whsec_ followed by base64');
+  return {
+    url,
+    secret,
+    allowPrivate: env.OPENBATCH_WEBHOOK_ALLOW_PRIVATE === '1',
+    retryInitialMs: num('OPENBATCH_WEBHOOK_RETRY_INITIAL_MS', 5_000),
+    retryMaxMs: num('OPENBATCH_WEBHOOK_RETRY_MAX_MS', 3_600_000),
+    giveUpAfterMs: num('OPENBATCH_WEBHOOK_GIVE_UP_AFTER_MS', 72 * 3600 * 1000),
+    timeoutMs: num('OPENBATCH_WEBHOOK_TIMEOUT_MS', 10_000),
+  };
 }
 
 function parseEnvInt(name: string, value: string | undefined): number {

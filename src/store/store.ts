@@ -1,4 +1,10 @@
 import type { BatchError } from '../protocol/batch.ts';
+import type {
+  WebhookAttemptUpdate,
+  WebhookDeliveryRecord,
+  WebhookEndpointRecord,
+  WebhookEventType,
+} from '../domain/webhooks.ts';
 import type { BatchListQuery } from '../protocol/batch.ts';
 import type { FileListQuery } from '../protocol/file.ts';
 import type {
@@ -199,6 +205,37 @@ export interface Store {
       suspectDelayMs: number;
     },
   ): Promise<LeaseSweep>;
+
+  // -- webhooks (the outbox rows are written by completeBatch and markFailed)
+  insertWebhookEndpoint(endpoint: WebhookEndpointRecord): Promise<void>;
+  /** Oldest first. */
+  listWebhookEndpoints(project: string): Promise<WebhookEndpointRecord[]>;
+  getWebhookEndpoint(id: string): Promise<WebhookEndpointRecord | null>;
+  /** Deletes the endpoint; its pending deliveries end `failed`. False if it is not the project's. */
+  deleteWebhookEndpoint(project: string, id: string): Promise<boolean>;
+  /**
+   * Turns up to `limit` outbox events into one pending delivery per endpoint of their project
+   * that subscribes to the type (and `everyProject`, the environment's endpoint), in one
+   * transaction; returns how many deliveries were made.
+   */
+  fanOutWebhookEvents(
+    everyProject: { id: string; events: readonly WebhookEventType[] } | null,
+    nowMs: number,
+    limit: number,
+  ): Promise<number>;
+  /** Pending deliveries due by `nowMs`, soonest first, leaving out `skip` (in flight). */
+  dueWebhookDeliveries(
+    nowMs: number,
+    limit: number,
+    skip: readonly number[],
+  ): Promise<WebhookDeliveryRecord[]>;
+  recordWebhookAttempt(deliveryId: number, update: WebhookAttemptUpdate): Promise<void>;
+  /** Newest first, `limit + 1` rows (for `has_more`), ids below `before`. */
+  listWebhookDeliveries(
+    project: string,
+    endpointId: string,
+    query: { limit: number; before?: number | undefined },
+  ): Promise<WebhookDeliveryRecord[]>;
 
   close(): Promise<void>;
 }

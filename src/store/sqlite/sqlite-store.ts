@@ -11,6 +11,7 @@ import { ChunkStatements } from './chunk-rows.ts';
 import { LeaseSweeper } from './lease-sweep.ts';
 import { findIdempotencyKey, insertOnce, purgeIdempotencyKeys } from './idempotency-keys.ts';
 import { migrate } from './migrations.ts';
+import { createWebhookRows, recordBatchEvent } from './webhook-rows.ts';
 import { createBatchChunks } from './batch-chunks.ts';
 import { statement } from './statement-cache.ts';
 import { WalSync } from './wal-sync.ts';
@@ -100,6 +101,7 @@ export function createSqliteStore(path: string): Store {
       return row ? rowToBatch(row) : null;
     },
     ...chunks,
+    ...createWebhookRows(db),
     markInProgress: async (batchId, total, model, nowMs) =>
       markInProgress(db, batchId, total, model, nowMs),
     markFailed: async (batchId, errors, nowMs) => markFailed(db, batchId, errors, nowMs),
@@ -240,6 +242,7 @@ function markInProgress(
 
 function markFailed(db: Database, batchId: string, errors: BatchError[], nowMs: number): void {
   db.transaction(() => {
+    recordBatchEvent(db, batchId, 'failed', nowMs);
     statement(
       db,
       `UPDATE batches SET status = 'failed', failed_at_ms = ?, errors = ? WHERE id = ?`,
@@ -261,6 +264,7 @@ function completeBatch(
     cancelled: 'cancelled_at_ms',
   }[status];
   db.transaction(() => {
+    recordBatchEvent(db, batchId, status, nowMs);
     if (files.output) insertFileRow(db, files.output);
     if (files.error) insertFileRow(db, files.error);
     statement(
