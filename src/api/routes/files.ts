@@ -155,7 +155,8 @@ function checkUpload(
     throw badRequest('Invalid file format for Batch API. Must be .jsonl');
   const nowMs = deps.clock.nowMs();
   const expiresAfterS =
-    parseExpiresAfter(upload.fields) ?? (purpose === 'batch' ? deps.retention.batchFileExpiresAfterSeconds : null);
+    parseExpiresAfter(upload.fields) ??
+    (purpose === 'batch' ? deps.retention.batchFileExpiresAfterSeconds : null);
   return {
     id,
     project,

@@ -6,7 +6,13 @@ import { readRange } from './read-range.ts';
 
 type SpoolOps = Pick<
   BlobStore,
-  'writeSpool' | 'syncSpool' | 'readSpoolRange' | 'publishSpool' | 'removeSpool' | 'listSpools' | 'close'
+  | 'writeSpool'
+  | 'syncSpool'
+  | 'readSpoolRange'
+  | 'publishSpool'
+  | 'removeSpool'
+  | 'listSpools'
+  | 'close'
 >;
 
 /** Text handed to a file is gathered into writes of about this size. */
