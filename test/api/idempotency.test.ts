@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { APIError } from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { chatLine, startTestServer, writeJsonl, type TestServer } from '../helpers/test-server.ts';
+import {
+  chatLine,
+  startTestServer,
+  waitForBatch,
+  writeJsonl,
+  type TestServer,
+} from '../helpers/test-server.ts';
 
 const keyed = (key: string) => ({ headers: { 'Idempotency-Key': key } });
 
@@ -20,6 +26,8 @@ async function status409(p: Promise<unknown>): Promise<APIError> {
 
 /** Every blob on disk belongs to a file the API lists: a replayed upload left no copy behind. */
 async function expectNoOrphanBlob(t: TestServer): Promise<void> {
+  // A finalizing batch publishes its files' bytes just before their rows: let batches end first.
+  for (const batch of (await t.client.batches.list()).data) await waitForBatch(t.client, batch.id);
   const listed = new Set((await t.client.files.list()).data.map((f) => f.id));
   const blobs = readdirSync(join(t.dataDir, 'blobs'));
   expect(blobs.filter((id) => !listed.has(id))).toEqual([]);
