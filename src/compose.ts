@@ -5,12 +5,15 @@ import { createApp } from './api/app.ts';
 import type { ApiEnv } from './api/api-deps.ts';
 import { hashApiKey } from './api/auth.ts';
 import type { Config, UpstreamConfig } from './config/config.ts';
+import { WEBHOOK_EVENT_TYPES } from './domain/webhooks.ts';
 import { createEngine, type Engine } from './engine/engine.ts';
+import { WebhookOutbox } from './engine/webhook-outbox.ts';
 import { DEFAULT_RETRY_POLICY } from './engine/retry-policy.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import type { Logger } from './lib/logger.ts';
 import { acquirePidLock } from './lib/pid-lock.ts';
 import { createOpenAiCompatible } from './providers/openai-compatible.ts';
+import { createWebhookSender } from './providers/webhook-http.ts';
 import type { UpstreamRegistry } from './providers/provider.ts';
 import { createUpstreamRegistry } from './providers/upstream-registry.ts';
 import { createFsBlobStore } from './store/blobs/fs-blob-store.ts';
@@ -72,7 +75,7 @@ export async function createServerRuntime(
       expiryGraceMs: e.expiryGraceMs,
       poisonAfter: e.poisonAfter,
       tickMs: e.tickMs,
-      outputExpiresAfterSeconds: 30 * 24 * 3600,
+      outputExpiresAfterSeconds: config.retention.outputExpiresAfterSeconds,
       shutdownGraceMs: e.shutdownGraceMs,
       scheduling: new Map(config.upstreams.map((u) => [u.name, u.scheduling])),
     },
@@ -93,8 +96,12 @@ export async function createServerRuntime(
       maxBatchFileBytes: limits.maxBatchFileBytes,
       maxJsonBodyBytes: limits.maxJsonBodyBytes,
     },
+    retention: { batchFileExpiresAfterSeconds: config.retention.batchFileExpiresAfterSeconds },
+    webhooks: { allowPrivate: config.webhooks.allowPrivate, envEndpointUrl: config.webhooks.url },
   });
   await engine.start();
+  const webhooks = createWebhookOutbox(config, store, clock, logger);
+  webhooks.start();
   return {
     app,
     engine,
@@ -102,11 +109,37 @@ export async function createServerRuntime(
     upstreams,
     close: async () => {
       await engine.stop();
+      await webhooks.stop();
       await upstreams.close();
       await store.close();
       releaseLock();
     },
   };
+}
+
+function createWebhookOutbox(
+  config: Config,
+  store: Store,
+  clock: Clock,
+  logger: Logger,
+): WebhookOutbox {
+  const w = config.webhooks;
+  return new WebhookOutbox({
+    store,
+    clock,
+    logger,
+    sender: createWebhookSender({ timeoutMs: w.timeoutMs, allowPrivate: w.allowPrivate }),
+    options: {
+      envEndpoint:
+        w.url && w.secret ? { url: w.url, secret: w.secret, events: WEBHOOK_EVENT_TYPES } : null,
+      retryInitialMs: w.retryInitialMs,
+      retryMaxMs: Math.max(w.retryMaxMs, w.retryInitialMs),
+      giveUpAfterMs: w.giveUpAfterMs,
+      timeoutMs: w.timeoutMs,
+      pollMs: Math.min(config.engine.tickMs, 1_000),
+      maxInFlight: 16,
+    },
+  });
 }
 
 function buildUpstream(u: UpstreamConfig, config: Config, clock: Clock) {

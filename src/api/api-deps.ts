@@ -26,6 +26,19 @@ export interface ApiDeps {
   /** Keys from configuration: sha256 hex of the key → project. */
   staticKeys: ReadonlyMap<string, string>;
   limits: UploadLimits;
+  retention: Retention;
+  webhooks: {
+    /** Endpoints may target private and loopback addresses. */
+    allowPrivate: boolean;
+    /** The environment's endpoint (listed, never deletable), if configured. */
+    envEndpointUrl: string | null;
+  };
+}
+
+/** How long files live unless a request says otherwise (OpenAI: batch input files 30 days). */
+export interface Retention {
+  /** Uploads with purpose=batch (and inputs made by a retry) without `expires_after`. */
+  batchFileExpiresAfterSeconds: number;
 }
 
 /** Hono variables set by the auth middleware. */

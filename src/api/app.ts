@@ -7,6 +7,7 @@ import { errorResponse, notFoundResponse } from './error-response.ts';
 import { batchesRoutes } from './routes/batches.ts';
 import { filesRoutes } from './routes/files.ts';
 import { passthroughRoutes } from './routes/passthrough.ts';
+import { webhookEndpointsRoutes } from './routes/webhook-endpoints.ts';
 
 /** The HTTP application: OpenAI's /v1 surface. Listening is the caller's business. */
 export function createApp(deps: ApiDeps): Hono<ApiEnv> {
@@ -24,6 +25,7 @@ export function createApp(deps: ApiDeps): Hono<ApiEnv> {
   app.route('/admin', adminRoutes(deps));
   app.route('/v1/files', filesRoutes(deps));
   app.route('/v1/batches', batchesRoutes(deps));
+  app.route('/v1/webhook_endpoints', webhookEndpointsRoutes(deps));
   app.route('/v1', passthroughRoutes(deps));
   app.notFound((c) => notFoundResponse(c));
   app.onError((err, c) => errorResponse(c, err, deps.logger));

@@ -1,3 +1,4 @@
+import { createHash, type Hash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
@@ -16,6 +17,8 @@ export interface ReceivedUpload {
     bytes: number;
     truncated: boolean;
     head: string;
+    /** SHA-256 of the content (hex) when asked for (an Idempotency-Key compares uploads by it). */
+    sha256: string | null;
   } | null;
 }
 
@@ -30,6 +33,7 @@ export async function receiveUpload(
   blobs: BlobStore,
   blobKey: string,
   maxFileBytes: number,
+  hashContent = false,
 ): Promise<ReceivedUpload> {
   if (!contentType.toLowerCase().startsWith('multipart/form-data') || body === null) {
     throw badRequest(
@@ -55,7 +59,7 @@ export async function receiveUpload(
       stream.resume();
       return;
     }
-    const written = writeFilePart(stream, info.filename, blobs, blobKey, result);
+    const written = writeFilePart(stream, info.filename, blobs, blobKey, result, hashContent);
     // Observed at once: a write failure (ENOSPC) before the body ends must not go unhandled,
     // and it ends the whole parse, so the request is answered rather than left waiting.
     written.catch((err: unknown) => parser.destroy(err as Error));
@@ -83,30 +87,41 @@ async function writeFilePart(
   blobs: BlobStore,
   blobKey: string,
   result: ReceivedUpload,
+  hashContent: boolean,
 ): Promise<void> {
   const writer = await blobs.createWriter(blobKey);
-  const sniffer = new HeadSniffer();
+  const sniffer = new HeadSniffer(hashContent ? createHash('sha256') : null);
   result.file = {
     writer,
     filename: filename || 'unknown_file',
     bytes: 0,
     truncated: false,
     head: '',
+    sha256: null,
   };
   await pipeline(stream, sniffer, writer.stream);
   result.file.bytes = sniffer.bytes;
   result.file.truncated = stream.truncated === true;
   result.file.head = sniffer.head();
+  result.file.sha256 = sniffer.hash?.digest('hex') ?? null;
 }
 
-/** Passes bytes through, counting them and keeping the first 64 KiB for format checks. */
+/** Passes bytes through, counting (and maybe hashing) them, keeping the first 64 KiB for format checks. */
 class HeadSniffer extends Transform {
   bytes = 0;
+  readonly hash: Hash | null;
+
+  constructor(hash: Hash | null) {
+    super();
+    this.hash = hash;
+  }
+
   readonly #head: Buffer[] = [];
   #headBytes = 0;
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length;
+    this.hash?.update(chunk);
     if (this.#headBytes < SNIFF_BYTES) {
       const part = chunk.subarray(0, SNIFF_BYTES - this.#headBytes);
       this.#head.push(part);

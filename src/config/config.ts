@@ -81,6 +81,23 @@ export interface Config {
     maxLineBytes: number;
     maxJsonDepth: number;
   };
+  retention: {
+    /** Uploaded batch input files without `expires_after`. @default 30 days (OpenAI's) */
+    batchFileExpiresAfterSeconds: number;
+    /** Output and error files of a batch without `output_expires_after`. @default 30 days */
+    outputExpiresAfterSeconds: number;
+  };
+  webhooks: {
+    /** OPENBATCH_WEBHOOK_URL + OPENBATCH_WEBHOOK_SECRET: one endpoint for every project's events. */
+    url: string | null;
+    secret: string | null;
+    /** Let endpoints target private and loopback addresses (OPENBATCH_WEBHOOK_ALLOW_PRIVATE=1). */
+    allowPrivate: boolean;
+    retryInitialMs: number;
+    retryMaxMs: number;
+    giveUpAfterMs: number;
+    timeoutMs: number;
+  };
   engine: {
     requestTimeoutMs: number;
     maxAttempts: number;
@@ -107,6 +124,7 @@ export interface CliOverrides {
   config?: string | undefined;
 }
 
+const THIRTY_DAYS_S = 30 * 24 * 3600;
 const positiveInt = z.coerce.number().int().positive();
 
 const upstreamFileSchema = z.object({
@@ -144,6 +162,10 @@ const fileSchema = z
         maxLineBytes: positiveInt,
         maxJsonDepth: positiveInt,
       })
+      .partial()
+      .optional(),
+    retention: z
+      .object({ batchFileExpiresAfterSeconds: positiveInt, outputExpiresAfterSeconds: positiveInt })
       .partial()
       .optional(),
     engine: z
@@ -206,6 +228,17 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
       maxLineBytes: num('OPENBATCH_MAX_LINE_BYTES', l.maxLineBytes ?? 1_048_576),
       maxJsonDepth: num('OPENBATCH_MAX_JSON_DEPTH', l.maxJsonDepth ?? 64),
     },
+    retention: {
+      batchFileExpiresAfterSeconds: num(
+        'OPENBATCH_BATCH_FILE_EXPIRES_AFTER_SECONDS',
+        file.retention?.batchFileExpiresAfterSeconds ?? THIRTY_DAYS_S,
+      ),
+      outputExpiresAfterSeconds: num(
+        'OPENBATCH_OUTPUT_EXPIRES_AFTER_SECONDS',
+        file.retention?.outputExpiresAfterSeconds ?? THIRTY_DAYS_S,
+      ),
+    },
+    webhooks: envWebhooks(env, num),
     engine: {
       requestTimeoutMs: num('OPENBATCH_REQUEST_TIMEOUT_MS', e.requestTimeoutMs ?? 600_000),
       maxAttempts: num('OPENBATCH_MAX_ATTEMPTS', e.maxAttempts ?? 5),
@@ -232,6 +265,30 @@ function leaseMs(configured: number, requestTimeoutMs: number): number {
       `OPENBATCH_LEASE_MS (${configured}) must be longer than the request timeout (${requestTimeoutMs} ms): a lease must outlive the calls under it`,
     );
   return configured;
+}
+
+function envWebhooks(
+  env: Env,
+  num: (name: string, fallback: number) => number,
+): Config['webhooks'] {
+  const url = env.OPENBATCH_WEBHOOK_URL || null;
+  const secret = env.OPENBATCH_WEBHOOK_SECRET || null;
+  if (url !== null && !URL.canParse(url)) throw new Error('OPENBATCH_WEBHOOK_URL: not a URL');
+  if (url !== null && secret === null)
+    throw new Error(
+      'OPENBATCH_WEBHOOK_URL is set: OPENBATCH_WEBHOOK_SECRET (whsec_…) is needed too',
+    );
+  if (secret !== null && !/^whsec_[A-Za-z0-9+/=]{16,}$/.test(secret))
+    throw new Error('OPENBATCH_WEBHOOK_SECRET: expected whsec_ followed by base64');
+  return {
+    url,
+    secret,
+    allowPrivate: env.OPENBATCH_WEBHOOK_ALLOW_PRIVATE === '1',
+    retryInitialMs: num('OPENBATCH_WEBHOOK_RETRY_INITIAL_MS', 5_000),
+    retryMaxMs: num('OPENBATCH_WEBHOOK_RETRY_MAX_MS', 3_600_000),
+    giveUpAfterMs: num('OPENBATCH_WEBHOOK_GIVE_UP_AFTER_MS', 72 * 3600 * 1000),
+    timeoutMs: num('OPENBATCH_WEBHOOK_TIMEOUT_MS', 10_000),
+  };
 }
 
 function parseEnvInt(name: string, value: string | undefined): number {

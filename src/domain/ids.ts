@@ -38,3 +38,9 @@ export const newBatchId = (nowMs: number): string => `batch_${timeHex(nowMs)}`;
 export const newBatchRequestId = (nowMs: number): string => `batch_req_${timeHex(nowMs)}`;
 /** `req_` + 32 hex for the `x-request-id` response header. */
 export const newRequestId = (): string => `req_${randomHex(16)}`;
+/** `evt_` + 32 hex whose first 8 encode the time (a webhook event; its `webhook-id`). */
+export const newEventId = (nowMs: number): string => `evt_${timeHex(nowMs)}`;
+/** `whep_` + 24 base62 characters (a webhook endpoint). */
+export const newWebhookEndpointId = (): string => `whep_${base62(24)}`;
+/** `whsec_` + base64 of 32 random bytes: a Standard Webhooks signing secret. */
+export const newWebhookSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;

@@ -1,3 +1,4 @@
+import type { BatchResultsPage, ResultsCursor } from '../protocol/batch-results.ts';
 import { DEFAULT_SCHEDULING } from '../domain/scheduling-settings.ts';
 import { coerceError } from '../lib/coerce-error.ts';
 import { WakeSignal } from '../lib/wake-signal.ts';
@@ -10,6 +11,7 @@ import {
   type UpstreamSchedulerSnapshot,
 } from './limiter/upstream-scheduler.ts';
 import { ResultRecorder } from './result-recorder.ts';
+import { readResultsPage } from './results-reader.ts';
 import { validateRetryPolicy } from './retry-policy.ts';
 import { SUSPECT_DELAY_MS, Supervisor } from './supervisor.ts';
 import { ThroughputMeter } from './throughput-meter.ts';
@@ -41,6 +43,8 @@ export interface EngineFacade {
   upstreamStatus(): UpstreamStatus[];
   /** Lines finished per second over the last ten seconds. */
   batchThroughput(batchId: string): number;
+  /** Finished lines of a batch (running or ended) from `cursor` on: see results-reader.ts. */
+  results(batchId: string, cursor: ResultsCursor, limit: number): Promise<BatchResultsPage>;
 }
 
 /** The durable job engine: one supervisor loop, one dispatcher per upstream, one recorder. */
@@ -123,7 +127,14 @@ export function createEngine(deps: EngineDeps): Engine {
           { chunks: sweep.revoked.length, poisoned: sweep.poisoned },
           'requeued lines left in flight by the previous run',
         );
-      if (!deps.store.shared) await supervisor.removeStaleSpools();
+      // In a cluster another process may be between writing a blob and registering its file:
+      // orphans are only cleaned where this process is the only one.
+      if (!deps.store.shared) {
+        await supervisor.removeStaleSpools();
+        const orphans = await supervisor.removeOrphanBlobs();
+        if (orphans > 0)
+          deps.logger.warn({ blobs: orphans }, 'removed file contents no file names');
+      }
       loops.push(supervise(), ...[...dispatchers.values()].map((d) => d.run(controller.signal)));
     },
     // Idempotent: serve stops the engine at the signal, and runtime.close() stops it again.
@@ -140,5 +151,6 @@ export function createEngine(deps: EngineDeps): Engine {
     },
     upstreamStatus,
     batchThroughput: (batchId) => meter.rate(batchId, deps.clock.nowMs()),
+    results: (batchId, cursor, limit) => readResultsPage(deps, batchId, cursor, limit),
   };
 }

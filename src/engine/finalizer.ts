@@ -27,11 +27,18 @@ export async function finalizeBatch(deps: EngineDeps, batch: BatchRecord): Promi
     batch.status === 'cancelling' ? 'cancelled' : expired ? 'expired' : 'completed';
   const { outputBytes, errorBytes } = store.shared
     ? {
-        outputBytes: await writeFile(deps, ids.output, answers(deps, batch.id, 'output')),
+        outputBytes: await writeFile(
+          deps,
+          ids.output,
+          answers(deps, batch.id, 'output', committed.output_bytes),
+        ),
         errorBytes: await writeFile(
           deps,
           ids.error,
-          concat<Buffer | string>(answers(deps, batch.id, 'error'), unrunLines(deps, batch)),
+          concat<Buffer | string>(
+            answers(deps, batch.id, 'error', committed.error_bytes),
+            unrunLines(deps, batch),
+          ),
         ),
       }
     : {
@@ -72,12 +79,8 @@ export async function finalizeBatch(deps: EngineDeps, batch: BatchRecord): Promi
 }
 
 /** A shared store's answers (recorded by any process of the cluster), in commit order. */
-async function* answers(
-  deps: EngineDeps,
-  batchId: string,
-  file: 'output' | 'error',
-): AsyncGenerator<Buffer> {
-  for await (const row of deps.store.readAnswers(batchId, file, 0)) yield row.data;
+function answers(deps: EngineDeps, batchId: string, file: 'output' | 'error', length: number) {
+  return deps.store.readAnswers(batchId, file, 0, length);
 }
 
 async function* concat<T>(...parts: AsyncIterable<T>[]): AsyncGenerator<T> {

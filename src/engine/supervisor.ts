@@ -1,3 +1,4 @@
+import { IDEMPOTENCY_TTL_MS } from '../domain/idempotency-ttl.ts';
 import type { BatchRecord } from '../domain/records.ts';
 import { coerceError } from '../lib/coerce-error.ts';
 import type { Dispatcher } from './dispatcher.ts';
@@ -123,6 +124,17 @@ export class Supervisor {
     }
   }
 
+  /**
+   * Blobs no file row names: a crash came between deleting an expired or deleted file's row and
+   * its blob (or between an upload's blob and its row). Run at start-up, before uploads begin.
+   */
+  async removeOrphanBlobs(): Promise<number> {
+    const { store, blobs } = this.#deps;
+    const orphans = await store.unneededBlobs(await blobs.listBlobs());
+    for (const id of orphans) await blobs.remove(id);
+    return orphans.length;
+  }
+
   /** A batch still validating at its deadline: its file never got checked, so nothing ran. */
   async #expireUnvalidated(batch: BatchRecord): Promise<void> {
     await this.#deps.store.markInProgress(batch.id, 0, null, this.#deps.clock.nowMs());
@@ -177,6 +189,7 @@ export class Supervisor {
     this.#lastFileSweepMs = now;
     for (const id of await store.deleteExpiredFiles(now, 1_000))
       if (!(await store.fileInUse(id))) await blobs.remove(id);
+    await store.purgeIdempotencyKeys(now - IDEMPOTENCY_TTL_MS);
   }
 }
 

@@ -55,6 +55,12 @@ export {
   type ModelEstimate,
 } from './estimate.ts';
 export { fileLineSource, arrayLineSource, type LineSource } from './line-source.ts';
+export {
+  followBatchResults,
+  fetchBatchResultsPage,
+  type FollowResultsOptions,
+} from './batch-results.ts';
+export type { BatchResultsPage } from '../protocol/batch-results.ts';
 
 export { InvalidLinesError, JobNotFoundError, InputChangedError } from './errors.ts';
 export type { LineIssue } from './validate-lines.ts';

@@ -1,6 +1,7 @@
 import type { JobManifest } from './job-store.ts';
 import { mergeJobResults } from './job-results.ts';
 import type { JobStatus } from './job-status.ts';
+import { retryOnServer } from './server-retry.ts';
 import { submitRound, type SubmitContext } from './submit-job.ts';
 
 /** Error codes of lines that never ran; the Batch API does not count them as failed. */
@@ -16,7 +17,8 @@ export interface RetryRound {
 
 /**
  * Creates follow-up batches for exactly the lines whose latest result is an error (failed,
- * expired or cancelled), read again from the job's input. Returns null when nothing failed.
+ * expired or cancelled): on an openbatch server by its retry endpoint, elsewhere read again
+ * from the job's input. Returns null when nothing failed.
  * Their results replace the earlier errors when results are merged.
  */
 export async function retryJob(
@@ -36,7 +38,15 @@ export async function retryJob(
   const round = Math.max(...job.batches.map((b) => b.round)) + 1;
   const retriedFailed = [...failed.values()].filter(Boolean).length;
   const before = job.batches.length;
-  await submitRound(ctx, job, round, { include: (id) => failed.has(id), retriedFailed });
+  const onServer = await retryOnServer(ctx.client, job, status, round, failed.size);
+  if (onServer) {
+    job.rounds.push({ round, parts_planned: onServer.length, retried_failed: retriedFailed });
+    job.batches.push(...onServer);
+    await ctx.store.save(job);
+    for (const batch of onServer) ctx.onBatchCreated?.(batch, job);
+  } else {
+    await submitRound(ctx, job, round, { include: (id) => failed.has(id), retriedFailed });
+  }
   return {
     round,
     customIds: ids.filter((id) => failed.has(id)),

@@ -1,4 +1,10 @@
 import type { BatchError } from '../protocol/batch.ts';
+import type {
+  WebhookAttemptUpdate,
+  WebhookDeliveryRecord,
+  WebhookEndpointRecord,
+  WebhookEventType,
+} from '../domain/webhooks.ts';
 import type { BatchListQuery } from '../protocol/batch.ts';
 import type { FileListQuery } from '../protocol/file.ts';
 import type {
@@ -35,6 +41,22 @@ export interface LeaseSweep {
   poisoned: number;
 }
 
+/** What an Idempotency-Key stands for: the object its first request made, and that request's hash. */
+export interface IdempotencyEntry {
+  project: string;
+  /** The route it was sent to: `batches`, `files`, `retry`. */
+  scope: string;
+  key: string;
+  request_hash: string;
+  object_id: string;
+  created_at_ms: number;
+}
+
+/** A key to record with a new object, unless an entry newer than `live_after_ms` holds it. */
+export interface IdempotencyClaim extends IdempotencyEntry {
+  live_after_ms: number;
+}
+
 /** How a batch ends when its items are all terminal. */
 export type FinalStatus = 'completed' | 'expired' | 'cancelled';
 
@@ -55,14 +77,16 @@ export interface Store {
    */
   withBatchDuty(batchId: string, duty: () => Promise<void>): Promise<boolean>;
   /**
-   * The answers of a shared store's batch, in commit order, after `afterSeq` (0: from the start).
-   * Only for a shared store; an embedded store's answers are in its spools.
+   * Bytes [start, end) of a shared store's answers of a batch (its output or error lines, in
+   * commit order, as an embedded store's spool holds them), in pieces. `end` at most the
+   * committed length (`spoolLengths`). Only for a shared store: an embedded one uses spools.
    */
   readAnswers(
     batchId: string,
     file: 'output' | 'error',
-    afterSeq: number,
-  ): AsyncIterable<{ seq: number; data: Buffer }>;
+    start: number,
+    end: number,
+  ): AsyncIterable<Buffer>;
 
   // -- API keys and projects
   hasApiKeys(): Promise<boolean>;
@@ -70,17 +94,36 @@ export interface Store {
   projectForKeyHash(keyHash: string): Promise<string | null>;
 
   // -- files
-  insertFile(file: FileRecord): Promise<void>;
+  /**
+   * Inserts the file (and records `key` for it, in the same transaction). When a live entry
+   * already holds `key`, nothing is inserted and that entry is returned; otherwise null.
+   */
+  insertFile(file: FileRecord, key?: IdempotencyClaim): Promise<IdempotencyEntry | null>;
   getFile(project: string, id: string): Promise<FileRecord | null>;
   listFiles(project: string, query: FileListQuery): Promise<FileRecord[]>;
   deleteFile(project: string, id: string): Promise<boolean>;
   /** True while a batch that has not ended reads this file (its lines stay in the blob). */
   fileInUse(id: string): Promise<boolean>;
+  /**
+   * Of `ids` (blob keys), those nothing needs: no file row, not reserved by a finalizing batch,
+   * not the input of a batch that has not ended. Their blobs may go.
+   */
+  unneededBlobs(ids: readonly string[]): Promise<string[]>;
   /** Removes expired file rows and returns their ids (the caller deletes the blobs). */
   deleteExpiredFiles(nowMs: number, limit: number): Promise<string[]>;
 
   // -- batches, as the API sees them
-  insertBatch(batch: BatchRecord): Promise<void>;
+  /** Like `insertFile`: the batch and its Idempotency-Key in one transaction, or the entry that holds the key. */
+  insertBatch(batch: BatchRecord, key?: IdempotencyClaim): Promise<IdempotencyEntry | null>;
+  /** The entry for an Idempotency-Key, if one newer than `liveAfterMs` exists. */
+  findIdempotencyKey(
+    project: string,
+    scope: string,
+    key: string,
+    liveAfterMs: number,
+  ): Promise<IdempotencyEntry | null>;
+  /** Forgets Idempotency-Keys recorded before `beforeMs`; returns how many. */
+  purgeIdempotencyKeys(beforeMs: number): Promise<number>;
   getBatch(project: string, id: string): Promise<BatchRecord | null>;
   /** Newest first; fetches `limit + 1` rows so the caller can tell `has_more`. */
   listBatches(project: string, query: BatchListQuery): Promise<BatchRecord[]>;
@@ -185,6 +228,37 @@ export interface Store {
       suspectDelayMs: number;
     },
   ): Promise<LeaseSweep>;
+
+  // -- webhooks (the outbox rows are written by completeBatch and markFailed)
+  insertWebhookEndpoint(endpoint: WebhookEndpointRecord): Promise<void>;
+  /** Oldest first. */
+  listWebhookEndpoints(project: string): Promise<WebhookEndpointRecord[]>;
+  getWebhookEndpoint(id: string): Promise<WebhookEndpointRecord | null>;
+  /** Deletes the endpoint; its pending deliveries end `failed`. False if it is not the project's. */
+  deleteWebhookEndpoint(project: string, id: string): Promise<boolean>;
+  /**
+   * Turns up to `limit` outbox events into one pending delivery per endpoint of their project
+   * that subscribes to the type (and `everyProject`, the environment's endpoint), in one
+   * transaction; returns how many deliveries were made.
+   */
+  fanOutWebhookEvents(
+    everyProject: { id: string; events: readonly WebhookEventType[] } | null,
+    nowMs: number,
+    limit: number,
+  ): Promise<number>;
+  /** Pending deliveries due by `nowMs`, soonest first, leaving out `skip` (in flight). */
+  dueWebhookDeliveries(
+    nowMs: number,
+    limit: number,
+    skip: readonly number[],
+  ): Promise<WebhookDeliveryRecord[]>;
+  recordWebhookAttempt(deliveryId: number, update: WebhookAttemptUpdate): Promise<void>;
+  /** Newest first, `limit + 1` rows (for `has_more`), ids below `before`. */
+  listWebhookDeliveries(
+    project: string,
+    endpointId: string,
+    query: { limit: number; before?: number | undefined },
+  ): Promise<WebhookDeliveryRecord[]>;
 
   close(): Promise<void>;
 }

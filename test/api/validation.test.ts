@@ -509,12 +509,13 @@ describe('synchronous errors of the batches and files API', () => {
   });
 
   it("404 'No such File object' with param id for an unknown file id", async () => {
+    // One call at a time: a rejection must not wait unobserved while an earlier one is awaited.
     for (const call of [
-      t.client.files.retrieve('file-nope'),
-      t.client.files.content('file-nope'),
-      t.client.files.delete('file-nope'),
+      () => t.client.files.retrieve('file-nope'),
+      () => t.client.files.content('file-nope'),
+      () => t.client.files.delete('file-nope'),
     ]) {
-      const err = await apiError(call, OpenAI.NotFoundError);
+      const err = await apiError(call(), OpenAI.NotFoundError);
       expect(err.status).toBe(404);
       expect(err.type).toBe('invalid_request_error');
       expect(err.param).toBe('id');

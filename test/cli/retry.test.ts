@@ -60,6 +60,15 @@ describe('retry', () => {
     expect(job!.batches.filter((b) => b.round === 1).reduce((n, b) => n + b.lines, 0)).toBe(
       failed.length,
     );
+    // Against an openbatch server the follow-ups are made by the server (POST …/retry): no upload.
+    const round0 = job!.batches.filter((b) => b.round === 0).map((b) => b.id);
+    for (const b of job!.batches.filter((b) => b.round === 1)) {
+      const batch = await t.client.batches.retrieve(b.id);
+      expect(round0).toContain(batch.metadata?.retry_of);
+      expect((await t.client.files.retrieve(batch.input_file_id)).filename).toMatch(
+        /_retry\.jsonl$/,
+      );
+    }
 
     const status = captureIo();
     expect(await runStatus({ ...flags, job: 'last', json: true }, status.io)).toBe(0);

@@ -7,6 +7,7 @@ import OpenAI from 'openai';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { createServerRuntime, type ServerRuntime } from '../../src/compose.ts';
+import type { Clock } from '../../src/lib/clock.ts';
 import { createLogger, silentLogger } from '../../src/lib/logger.ts';
 import { createDatabase } from './postgres-server.ts';
 import {
@@ -39,6 +40,8 @@ export interface TestServerOptions {
   dataDir?: string;
   /** Reuse a running simulator. */
   existingSim?: Simulator;
+  /** The server's clock (retention tests move it forward). */
+  clock?: Clock;
 }
 
 const FAST_ENGINE = {
@@ -85,6 +88,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const runtime = await createServerRuntime(
     config,
     process.env.OPENBATCH_TEST_LOG ? createLogger(process.env.OPENBATCH_TEST_LOG) : silentLogger,
+    opts.clock,
   );
   const server: ServerType = serve({ fetch: runtime.app.fetch, hostname: '127.0.0.1', port: 0 });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));

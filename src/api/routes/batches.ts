@@ -1,17 +1,25 @@
 import { Hono } from 'hono';
 import { batchListQuerySchema } from '../../protocol/batch.ts';
+import { batchResultsQuerySchema, parseResultsCursor } from '../../protocol/batch-results.ts';
 import { toListPage } from '../../protocol/list-page.ts';
 import { AppError, badRequest, batchNotFound } from '../../domain/app-error.ts';
 import { cancelEffect } from '../../domain/batch-state.ts';
 import { toBatchObject } from '../../domain/batch-view.ts';
-import { parseCreateBatchParams } from '../../domain/create-batch-params.ts';
+import { parseCompletionWindowMs } from '../../domain/completion-window.ts';
+import {
+  parseCreateBatchParams,
+  type CreateBatchParams,
+} from '../../domain/create-batch-params.ts';
+import type { BatchEndpoint } from '../../protocol/endpoints.ts';
 import { newBatchId } from '../../domain/ids.ts';
 import { emptyUsage, type BatchRecord } from '../../domain/records.ts';
 import type { ApiDeps, ApiEnv } from '../api-deps.ts';
+import { parseRetryParams, writeRetryInput, type RetryParams } from '../batch-retry.ts';
+import { IdempotencyKey } from '../idempotency.ts';
 import { parseQuery } from '../parse-query.ts';
 import { readJsonBody } from '../read-json-body.ts';
 
-/** /v1/batches: create, list (newest first), retrieve, cancel. */
+/** /v1/batches: create, list (newest first), retrieve, cancel, and retry (an extension). */
 export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
 
@@ -19,6 +27,16 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
     const { value } = await readJsonBody(c.req.raw, deps.limits.maxJsonBodyBytes);
     const params = parseCreateBatchParams(value);
     const project = c.get('project');
+    const nowMs = deps.clock.nowMs();
+    const idem = IdempotencyKey.from(c.req.raw.headers, {
+      store: deps.store,
+      project,
+      scope: 'batches',
+      nowMs,
+      body: value,
+    });
+    const heldId = await idem?.heldObjectId();
+    if (heldId) return c.json(toBatchObject(await replayedBatch(deps, project, heldId)));
     // A file of another purpose is refused now; a missing one fails the batch while validating
     // (OpenAI's newest observed behaviour, spec §4.1.3).
     const file = await deps.store.getFile(project, params.input_file_id);
@@ -28,9 +46,11 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
         { param: 'input_file_id', wireCode: 'invalid_value' },
       );
     }
-    const nowMs = deps.clock.nowMs();
     const batch = newBatchRecord(params, project, nowMs);
-    await deps.store.insertBatch(batch);
+    const held = await deps.store.insertBatch(batch, idem?.claim(batch.id));
+    // Another request with the same key won the race: answer with its batch.
+    if (held && idem)
+      return c.json(toBatchObject(await replayedBatch(deps, project, idem.replayOf(held))));
     deps.engine.notify();
     return c.json(toBatchObject(batch));
   });
@@ -47,6 +67,19 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
     return c.json(toBatchObject(batch));
   });
 
+  app.get('/:id/results', async (c) => {
+    const query = parseQuery(batchResultsQuerySchema, c.req.query());
+    const batch = await deps.store.getBatch(c.get('project'), c.req.param('id'));
+    if (!batch) throw batchNotFound(c.req.param('id'));
+    const cursor = parseResultsCursor(query.after);
+    if (!cursor)
+      throw badRequest(`Invalid 'after': not a cursor returned by this endpoint.`, {
+        param: 'after',
+        wireCode: 'invalid_value',
+      });
+    return c.json(await deps.engine.results(batch.id, cursor, query.limit));
+  });
+
   app.post('/:id/cancel', async (c) => {
     const id = c.req.param('id');
     const batch = await deps.store.requestCancel(c.get('project'), id, deps.clock.nowMs());
@@ -59,14 +92,61 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
     return c.json(toBatchObject(batch));
   });
 
+  app.post('/:id/retry', async (c) => {
+    const { value } = await readJsonBody(c.req.raw, deps.limits.maxJsonBodyBytes);
+    const params = parseRetryParams(value);
+    const [project, id, nowMs] = [c.get('project'), c.req.param('id'), deps.clock.nowMs()];
+    const idem = IdempotencyKey.from(c.req.raw.headers, {
+      store: deps.store,
+      project,
+      scope: 'retry',
+      nowMs,
+      body: { batch_id: id, request: value },
+    });
+    const heldId = await idem?.heldObjectId();
+    if (heldId) return c.json(toBatchObject(await replayedBatch(deps, project, heldId)));
+    const source = await deps.store.getBatch(project, id);
+    if (!source) throw batchNotFound(id);
+    const input = await writeRetryInput(deps, source, deps.retention.batchFileExpiresAfterSeconds);
+    await deps.store.insertFile(input);
+    const batch = newBatchRecord(retryBatchParams(source, params, input.id), project, nowMs);
+    const held = await deps.store.insertBatch(batch, idem?.claim(batch.id));
+    if (held && idem) {
+      await deps.store.deleteFile(project, input.id);
+      await deps.blobs.remove(input.id);
+      return c.json(toBatchObject(await replayedBatch(deps, project, idem.replayOf(held))));
+    }
+    deps.engine.notify();
+    return c.json(toBatchObject(batch));
+  });
+
   return app;
 }
 
-function newBatchRecord(
-  params: ReturnType<typeof parseCreateBatchParams>,
-  project: string,
-  nowMs: number,
-): BatchRecord {
+/** The follow-up of `source`: same endpoint, window unless given, `metadata.retry_of` set. */
+function retryBatchParams(
+  source: BatchRecord,
+  params: RetryParams,
+  inputFileId: string,
+): CreateBatchParams {
+  const window = params.completion_window ?? source.completion_window;
+  return {
+    input_file_id: inputFileId,
+    endpoint: source.endpoint as BatchEndpoint,
+    completion_window: window,
+    completionWindowMs: parseCompletionWindowMs(window),
+    metadata: { ...source.metadata, ...params.metadata, retry_of: source.id },
+    outputExpiresAfterSeconds: source.output_expires_after_seconds,
+  };
+}
+
+async function replayedBatch(deps: ApiDeps, project: string, id: string): Promise<BatchRecord> {
+  const batch = await deps.store.getBatch(project, id);
+  if (!batch) throw batchNotFound(id);
+  return batch;
+}
+
+function newBatchRecord(params: CreateBatchParams, project: string, nowMs: number): BatchRecord {
   return {
     id: newBatchId(nowMs),
     project,

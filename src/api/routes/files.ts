@@ -15,9 +15,8 @@ import { newFileId } from '../../domain/ids.ts';
 import type { FileRecord } from '../../domain/records.ts';
 import type { ApiDeps, ApiEnv } from '../api-deps.ts';
 import { receiveUpload, type ReceivedUpload } from '../multipart-upload.ts';
+import { IdempotencyKey } from '../idempotency.ts';
 import { parseQuery } from '../parse-query.ts';
-
-const BATCH_FILE_DEFAULT_EXPIRY_S = 30 * 24 * 3600;
 
 /** /v1/files: upload (streamed), list, retrieve, content, delete. */
 export function filesRoutes(deps: ApiDeps): Hono<ApiEnv> {
@@ -25,17 +24,31 @@ export function filesRoutes(deps: ApiDeps): Hono<ApiEnv> {
 
   app.post('/', async (c) => {
     const id = newFileId();
+    const keyed = c.req.header('idempotency-key') !== undefined;
     const upload = await receiveUpload(
       c.req.raw.body,
       c.req.header('content-type') ?? '',
       deps.blobs,
       id,
       deps.limits.maxFileBytes,
+      keyed,
     );
     try {
       const record = checkUpload(deps, upload, id, c.get('project'));
+      const idem = uploadKey(deps, c.req.raw.headers, c.get('project'), upload, record);
+      const heldId = await idem?.heldObjectId();
+      if (idem && heldId) {
+        await upload.file?.writer.abort();
+        return c.json(toFileObject(await replayedFile(deps, idem, c.get('project'), heldId)));
+      }
       record.bytes = await upload.file!.writer.commit();
-      await deps.store.insertFile(record);
+      const held = await deps.store.insertFile(record, idem?.claim(record.id));
+      if (idem && held) {
+        // Another upload with the same key won the race: its file is the answer, ours goes.
+        await deps.blobs.remove(record.id);
+        const heldFile = await replayedFile(deps, idem, c.get('project'), idem.replayOf(held));
+        return c.json(toFileObject(heldFile));
+      }
       return c.json(toFileObject(record));
     } catch (err) {
       await upload.file?.writer.abort();
@@ -81,6 +94,34 @@ export function filesRoutes(deps: ApiDeps): Hono<ApiEnv> {
   return app;
 }
 
+/** The upload's Idempotency-Key; "the same request" means the same fields and the same bytes. */
+function uploadKey(
+  deps: ApiDeps,
+  headers: Headers,
+  project: string,
+  upload: ReceivedUpload,
+  record: FileRecord,
+): IdempotencyKey | null {
+  const body = {
+    fields: Object.fromEntries(upload.fields),
+    filename: record.filename,
+    sha256: upload.file?.sha256 ?? null,
+  };
+  const nowMs = deps.clock.nowMs();
+  return IdempotencyKey.from(headers, { store: deps.store, project, scope: 'files', nowMs, body });
+}
+
+async function replayedFile(
+  deps: ApiDeps,
+  idem: IdempotencyKey,
+  project: string,
+  id: string,
+): Promise<FileRecord> {
+  const file = await deps.store.getFile(project, id);
+  if (!file) throw idem.gone(id);
+  return file;
+}
+
 async function getOwnFile(deps: ApiDeps, project: string, id: string): Promise<FileRecord> {
   const file = await deps.store.getFile(project, id);
   if (!file) throw fileNotFound(id);
@@ -114,7 +155,8 @@ function checkUpload(
     throw badRequest('Invalid file format for Batch API. Must be .jsonl');
   const nowMs = deps.clock.nowMs();
   const expiresAfterS =
-    parseExpiresAfter(upload.fields) ?? (purpose === 'batch' ? BATCH_FILE_DEFAULT_EXPIRY_S : null);
+    parseExpiresAfter(upload.fields) ??
+    (purpose === 'batch' ? deps.retention.batchFileExpiresAfterSeconds : null);
   return {
     id,
     project,

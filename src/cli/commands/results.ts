@@ -16,7 +16,10 @@ import {
   type JobsFlags,
   type OutputFlags,
 } from '../command-kit.ts';
+import { followResults } from '../follow-results.ts';
+import { withInterrupt } from '../interrupt.ts';
 import type { CliIo } from '../io.ts';
+import { parseCount } from '../parse-flags.ts';
 import { defaultResultPaths } from '../local-run.ts';
 import { writeJobResults } from '../write-results.ts';
 
@@ -27,6 +30,9 @@ export interface ResultsOptions extends ClientFlags, JobsFlags, OutputFlags {
   errors?: string | undefined;
   ordered?: boolean | undefined;
   pricing?: string | undefined;
+  follow?: boolean | undefined;
+  pollIntervalMs?: string | number | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /** Registers `openbatch results` on the program. */
@@ -43,18 +49,30 @@ export function registerResults(
     .option('-o, --output <file>', 'merged output file (default: <input>.output.jsonl)')
     .option('--errors <file>', 'merged error file (default: <input>.errors.jsonl)')
     .option('--ordered', 'write both files in input order')
-    .option('--pricing <file>', 'JSON prices per model for the cost table');
+    .option('--pricing <file>', 'JSON prices per model for the cost table')
+    .option(
+      '--follow',
+      'openbatch servers: print each line as JSONL on stdout as soon as it finishes, until the batches end (<job> may be a batch id)',
+    )
+    .option('--poll-interval-ms <ms>', 'with --follow: time between two looks', '1000');
   finishCommand(cmd, [
     'openbatch results job_m1abc2de -o answers.jsonl --ordered',
     'openbatch results last --json',
+    'openbatch results batch_68a1… --follow --base-url http://127.0.0.1:8080/v1 | jq .custom_id',
   ]).action(async (job: string, opts: Omit<ResultsOptions, 'job'>) =>
-    setExit(await runResults({ ...opts, job }, io)),
+    setExit(await withInterrupt((signal) => runResults({ ...opts, job, signal }, io))),
   );
 }
 
 /** `openbatch results`: returns the exit code (only main.ts exits). */
 export async function runResults(options: ResultsOptions, io: CliIo): Promise<number> {
   try {
+    if (options.follow) {
+      const pollIntervalMs = parseCount('--poll-interval-ms', options.pollIntervalMs, 1_000);
+      const lines = await followResults({ ...options, pollIntervalMs }, io);
+      io.stderr(`${lines} line(s)\n`);
+      return EXIT_OK;
+    }
     const { store, job, client } = await openJob(options);
     const status = await fetchJobStatus(client, job);
     if (status.state !== 'finished') {

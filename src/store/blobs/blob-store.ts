@@ -23,10 +23,17 @@ export interface BlobStore {
   readRange(key: string, start: number, end: number): Promise<Buffer>;
   size(key: string): Promise<number | null>;
   remove(key: string): Promise<void>;
+  /** Keys of every blob (to remove those no file row names any more after a crash). */
+  listBlobs(): Promise<string[]>;
 
   /** Writes `data` into spool `key` at `position`; durable only after `syncSpool`. */
   writeSpool(key: string, position: number, data: Buffer): Promise<void>;
   syncSpool(key: string): Promise<void>;
+  /**
+   * Bytes [start, end) of spool `key` (results read while the batch runs; only its committed
+   * range is meaningful). Rejects with ENOENT once the spool is gone (its batch ended).
+   */
+  readSpoolRange(key: string, start: number, end: number): Promise<Buffer>;
   /**
    * Cuts spool `key` to its committed `bytes`, appends `extra`, makes it durable and publishes it
    * as blob `fileKey` (replacing one left by an interrupted publish). Returns the blob's size;

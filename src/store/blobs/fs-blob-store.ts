@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import type { BlobStore, BlobWriter } from './blob-store.ts';
 import { createFsSpools } from './fs-spools.ts';
+import { readRange } from './read-range.ts';
 
 const SAFE_KEY = /^[A-Za-z0-9_-]+$/;
 
@@ -30,21 +31,7 @@ export async function createFsBlobStore(
     createWriter: async (key) =>
       createWriter(pathOf(key), join(tmpDir, `${key}.${randomBytes(6).toString('hex')}`), blobDir),
     openRead: (key) => createReadStream(pathOf(key)),
-    readRange: async (key, start, end) => {
-      const handle = await open(pathOf(key), 'r');
-      try {
-        const buf = Buffer.allocUnsafe(end - start);
-        let got = 0;
-        while (got < buf.length) {
-          const { bytesRead } = await handle.read(buf, got, buf.length - got, start + got);
-          if (bytesRead === 0) throw new Error(`blob ${key} ends before byte ${end}`);
-          got += bytesRead;
-        }
-        return buf;
-      } finally {
-        await handle.close();
-      }
-    },
+    readRange: async (key, start, end) => readRange(pathOf(key), start, end),
     size: async (key) => {
       try {
         return (await stat(pathOf(key))).size;
@@ -55,6 +42,7 @@ export async function createFsBlobStore(
     remove: async (key) => {
       await rm(pathOf(key), { force: true });
     },
+    listBlobs: async () => (await readdir(blobDir)).filter((name) => SAFE_KEY.test(name)),
     ...createFsSpools(spoolDir, pathOf, fsyncDir),
   };
 }

@@ -2,10 +2,17 @@ import { constants } from 'node:fs';
 import { link, open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobStore } from './blob-store.ts';
+import { readRange } from './read-range.ts';
 
 type SpoolOps = Pick<
   BlobStore,
-  'writeSpool' | 'syncSpool' | 'publishSpool' | 'removeSpool' | 'listSpools' | 'close'
+  | 'writeSpool'
+  | 'syncSpool'
+  | 'readSpoolRange'
+  | 'publishSpool'
+  | 'removeSpool'
+  | 'listSpools'
+  | 'close'
 >;
 
 /** Text handed to a file is gathered into writes of about this size. */
@@ -57,6 +64,7 @@ export function createFsSpools(
     syncSpool: async (key) => {
       await (await handle(key)).sync();
     },
+    readSpoolRange: async (key, start, end) => readRange(pathOf(key), start, end),
     publishSpool: async (key, bytes, fileKey, extra) => {
       const h = await handle(key);
       await h.truncate(bytes);

@@ -90,15 +90,65 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX chunks_batch ON chunks (batch_id, state);
   `,
   // Answers of running batches, one row per batch and file per group commit (every process of a
-  // cluster records answers; whichever finalizes the batch reads them in seq order).
+  // cluster records answers; whichever finalizes the batch reads them in byte order). A row's
+  // byte_start is the batch's committed length when it was written, taken under the batch row's
+  // lock: positions are contiguous and in commit order, like an embedded store's spool.
   `
   CREATE TABLE answers (
     batch_id TEXT NOT NULL,
-    seq BIGSERIAL NOT NULL,
     file TEXT NOT NULL,
+    byte_start BIGINT NOT NULL,
     data BYTEA NOT NULL,
-    PRIMARY KEY (batch_id, seq)
+    PRIMARY KEY (batch_id, file, byte_start)
   );
+  `,
+  // Idempotency keys and webhooks, as in the SQLite store's migrations 7 and 8.
+  `
+  CREATE TABLE idempotency_keys (
+    project TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    PRIMARY KEY (project, scope, key)
+  );
+  CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at_ms);
+  CREATE TABLE webhook_endpoints (
+    id TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL
+  );
+  CREATE INDEX webhook_endpoints_project ON webhook_endpoints (project, created_at_ms);
+  CREATE TABLE webhook_events (
+    id TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    type TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL
+  );
+  CREATE TABLE webhook_deliveries (
+    delivery_id BIGSERIAL PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    project TEXT NOT NULL,
+    type TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms BIGINT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    last_status INTEGER,
+    last_error TEXT,
+    finished_at_ms BIGINT,
+    UNIQUE (event_id, endpoint_id)
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_ms) WHERE state = 'pending';
+  CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, delivery_id);
   `,
 ];
 

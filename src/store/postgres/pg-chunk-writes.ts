@@ -170,31 +170,69 @@ export async function writeSpoolLengths(
   );
 }
 
-/** The group's answer lines, one row per batch and file, in the group commit's transaction. */
+/**
+ * The group's answer lines, one row per batch and file, in the group commit's transaction. Each
+ * row goes at its batch's committed length, which moves past it: the UPDATE locks the batch row,
+ * so commits touching one batch take their positions in commit order, with no gaps.
+ */
 export async function insertAnswers(
   tx: Queryable,
   outcomes: readonly ItemOutcome[],
 ): Promise<void> {
-  const texts = new Map<string, string[]>();
+  const texts = new Map<string, { output: string[]; error: string[] }>();
   for (const o of outcomes) {
     if (!('record' in o)) continue;
-    const key = `${o.record.file}:${o.record.batch_id}`;
-    let lines = texts.get(key);
-    if (!lines) texts.set(key, (lines = []));
-    lines.push(o.record.text);
+    let t = texts.get(o.record.batch_id);
+    if (!t) texts.set(o.record.batch_id, (t = { output: [], error: [] }));
+    t[o.record.file].push(o.record.text);
   }
   if (texts.size === 0) return;
-  const rows = [...texts].map(([key, lines]) => {
-    const colon = key.indexOf(':');
-    return {
-      file: key.slice(0, colon),
-      batch_id: key.slice(colon + 1),
-      data: Buffer.from(lines.join('')),
-    };
-  });
+  const groups = [...texts].map(([batchId, t]) => ({
+    batchId,
+    output: Buffer.from(t.output.join('')),
+    error: Buffer.from(t.error.join('')),
+  }));
+  const { rows } = await tx.query<{ id: string; output_bytes: number; error_bytes: number }>(
+    `UPDATE batches b SET output_bytes = b.output_bytes + v.output_len,
+       error_bytes = b.error_bytes + v.error_len
+     FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(id, output_len, error_len)
+     WHERE b.id = v.id
+     RETURNING b.id, b.output_bytes, b.error_bytes`,
+    [
+      groups.map((g) => g.batchId),
+      groups.map((g) => g.output.length),
+      groups.map((g) => g.error.length),
+    ],
+  );
+  const ends = new Map(rows.map((r) => [r.id, r]));
+  const inserts: { batch_id: string; file: string; byte_start: number; data: Buffer }[] = [];
+  for (const g of groups) {
+    const end = ends.get(g.batchId);
+    if (!end) continue; // the batch is gone (deleted): nothing to keep
+    if (g.output.length > 0)
+      inserts.push({
+        batch_id: g.batchId,
+        file: 'output',
+        byte_start: end.output_bytes - g.output.length,
+        data: g.output,
+      });
+    if (g.error.length > 0)
+      inserts.push({
+        batch_id: g.batchId,
+        file: 'error',
+        byte_start: end.error_bytes - g.error.length,
+        data: g.error,
+      });
+  }
+  if (inserts.length === 0) return;
   await tx.query(
-    `INSERT INTO answers (batch_id, file, data)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])`,
-    [rows.map((r) => r.batch_id), rows.map((r) => r.file), rows.map((r) => r.data)],
+    `INSERT INTO answers (batch_id, file, byte_start, data)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[])`,
+    [
+      inserts.map((r) => r.batch_id),
+      inserts.map((r) => r.file),
+      inserts.map((r) => r.byte_start),
+      inserts.map((r) => r.data),
+    ],
   );
 }

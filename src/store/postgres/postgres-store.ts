@@ -8,6 +8,8 @@ import { batchToRow, rowToBatch, type BatchRow } from '../batch-row.ts';
 import type { FinalStatus, Store } from '../store.ts';
 import { migrate } from './migrations.ts';
 import { createPgBatchChunks } from './pg-batch-chunks.ts';
+import { findIdempotencyKey, insertOnce } from './pg-idempotency-keys.ts';
+import { createPgWebhookRows, recordBatchEvent } from './pg-webhook-rows.ts';
 import { PgChunkQueue } from './pg-chunk-queue.ts';
 import { createPool, inTransaction, isUnavailable, type Queryable } from './pg-pool.ts';
 
@@ -44,7 +46,7 @@ export async function createPostgresStore(
     shared: true,
     withBatchDuty: async (batchId, duty) =>
       withAdvisoryLock(lockPool, `openbatch:batch:${batchId}`, duty),
-    readAnswers: (batchId, file, afterSeq) => readAnswers(pool, batchId, file, afterSeq),
+    readAnswers: (batchId, file, start, end) => readAnswers(pool, batchId, file, start, end),
     hasApiKeys: async () => (await one(`SELECT 1 FROM api_keys LIMIT 1`, [])) !== undefined,
     insertApiKey: async (key) => {
       await pool.query(
@@ -56,7 +58,18 @@ export async function createPostgresStore(
       (await one<{ project: string }>(`SELECT project FROM api_keys WHERE key_hash = $1`, [hash]))
         ?.project ?? null,
 
-    insertFile: async (file) => insertFileRow(pool, file),
+    insertFile: async (file, key) => insertOnce(pool, key, (tx) => insertFileRow(tx, file)),
+    unneededBlobs: async (ids) => {
+      const { rows } = await pool.query<{ id: string }>(
+        `SELECT id FROM unnest($1::text[]) AS ids(id) WHERE NOT EXISTS (
+           SELECT 1 FROM files WHERE files.id = ids.id
+           UNION ALL SELECT 1 FROM batches
+             WHERE reserved_output_file_id = ids.id OR reserved_error_file_id = ids.id
+           UNION ALL SELECT 1 FROM batches WHERE input_file_id = ids.id AND status IN ${RUNNING})`,
+        [ids],
+      );
+      return rows.map((r) => r.id);
+    },
     getFile: async (project, id) =>
       (await one<FileRecord>(`SELECT ${FILE_COLUMNS} FROM files WHERE id = $1 AND project = $2`, [
         id,
@@ -80,14 +93,21 @@ export async function createPostgresStore(
         )
       ).rows.map((r) => r.id),
 
-    insertBatch: async (batch) => {
-      const { seq: _seq, ...row } = batchToRow(batch, 0);
-      const cols = Object.keys(row);
-      await pool.query(
-        `INSERT INTO batches (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
-        Object.values(row),
-      );
-    },
+    insertBatch: async (batch, key) =>
+      insertOnce(pool, key, async (tx) => {
+        const { seq: _seq, ...row } = batchToRow(batch, 0);
+        const cols = Object.keys(row);
+        await tx.query(
+          `INSERT INTO batches (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
+          Object.values(row),
+        );
+      }),
+    findIdempotencyKey: async (project, scope, key, liveAfterMs) =>
+      findIdempotencyKey(pool, project, scope, key, liveAfterMs),
+    purgeIdempotencyKeys: async (beforeMs) =>
+      (await pool.query(`DELETE FROM idempotency_keys WHERE created_at_ms < $1`, [beforeMs]))
+        .rowCount ?? 0,
+    ...createPgWebhookRows(pool),
     getBatch: async (project, id) =>
       batchRow(`SELECT * FROM batches WHERE id = $1 AND project = $2`, [id, project]),
     listBatches: async (project, query) => listBatches(pool, project, query),
@@ -252,6 +272,7 @@ async function markFailed(
   nowMs: number,
 ): Promise<void> {
   await inTransaction(pool, async (tx) => {
+    await recordBatchEvent(tx, batchId, 'failed', nowMs);
     await tx.query(
       `UPDATE batches SET status = 'failed', failed_at_ms = $1, errors = $2 WHERE id = $3`,
       [nowMs, JSON.stringify(errors), batchId],
@@ -274,6 +295,7 @@ async function completeBatch(
     cancelled: 'cancelled_at_ms',
   }[status];
   await inTransaction(pool, async (tx) => {
+    await recordBatchEvent(tx, batchId, status, nowMs);
     if (files.output) await insertFileRow(tx, files.output);
     if (files.error) await insertFileRow(tx, files.error);
     await tx.query(
@@ -292,18 +314,24 @@ async function* readAnswers(
   pool: pg.Pool,
   batchId: string,
   file: 'output' | 'error',
-  afterSeq: number,
-): AsyncGenerator<{ seq: number; data: Buffer }> {
-  let after = afterSeq;
-  for (;;) {
-    const { rows } = await pool.query<{ seq: number; data: Buffer }>(
-      `SELECT seq, data FROM answers WHERE batch_id = $1 AND file = $2 AND seq > $3
-       ORDER BY seq LIMIT ${ANSWER_PAGE}`,
-      [batchId, file, after],
+  start: number,
+  end: number,
+): AsyncGenerator<Buffer> {
+  let from = start;
+  while (from < end) {
+    const { rows } = await pool.query<{ byte_start: number; data: Buffer }>(
+      `SELECT byte_start, data FROM answers
+       WHERE batch_id = $1 AND file = $2 AND byte_start < $4
+         AND byte_start + length(data) > $3
+       ORDER BY byte_start LIMIT ${ANSWER_PAGE}`,
+      [batchId, file, from, end],
     );
-    yield* rows;
-    if (rows.length < ANSWER_PAGE) return;
-    after = rows[rows.length - 1]!.seq;
+    if (rows.length === 0) throw new Error(`answers of ${batchId} end before byte ${end}`);
+    for (const row of rows) {
+      const piece = row.data.subarray(from - row.byte_start, end - row.byte_start);
+      yield piece;
+      from = row.byte_start + row.data.length;
+    }
   }
 }
 

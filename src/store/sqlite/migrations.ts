@@ -145,6 +145,59 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE batches ADD COLUMN reserved_output_file_id TEXT;
   ALTER TABLE batches ADD COLUMN reserved_error_file_id TEXT;
   `,
+  // Idempotency-Key of POST /v1/batches, /v1/files and /v1/batches/{id}/retry: the object the key
+  // made and a hash of the request that made it (kept 24 h; a live key with another hash is a 409).
+  `
+  CREATE TABLE idempotency_keys (
+    project TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (project, scope, key)
+  );
+  CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at_ms);
+  `,
+  // Webhooks: endpoints per project; the outbox (an event row written in the same transaction as
+  // the batch's terminal status); one delivery per event and endpoint, retried with backoff.
+  `
+  CREATE TABLE webhook_endpoints (
+    id TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL
+  );
+  CREATE INDEX webhook_endpoints_project ON webhook_endpoints (project, created_at_ms);
+  CREATE TABLE webhook_events (
+    id TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    type TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL
+  );
+  CREATE TABLE webhook_deliveries (
+    delivery_id INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    project TEXT NOT NULL,
+    type TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    last_status INTEGER,
+    last_error TEXT,
+    finished_at_ms INTEGER,
+    UNIQUE (event_id, endpoint_id)
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_ms) WHERE state = 'pending';
+  CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, delivery_id);
+  `,
 ];
 
 /** Brings the database to the newest schema, one transaction per step. */

@@ -9,7 +9,9 @@ import { batchToRow, rowToBatch, type BatchRow } from '../batch-row.ts';
 import { SqliteChunkQueue } from './chunk-queue.ts';
 import { ChunkStatements } from './chunk-rows.ts';
 import { LeaseSweeper } from './lease-sweep.ts';
+import { findIdempotencyKey, insertOnce, purgeIdempotencyKeys } from './idempotency-keys.ts';
 import { migrate } from './migrations.ts';
+import { createWebhookRows, recordBatchEvent } from './webhook-rows.ts';
 import { createBatchChunks } from './batch-chunks.ts';
 import { statement } from './statement-cache.ts';
 import { WalSync } from './wal-sync.ts';
@@ -63,7 +65,7 @@ export function createSqliteStore(path: string): Store {
       return row?.project ?? null;
     },
 
-    insertFile: async (file) => insertFileRow(db, file),
+    insertFile: async (file, key) => insertOnce(db, key, () => insertFileRow(db, file)),
     getFile: async (project, id) =>
       (q.fileInProject.get(id, project) as FileRecord | undefined) ?? null,
     listFiles: async (project, query) => listFiles(db, project, query),
@@ -75,6 +77,7 @@ export function createSqliteStore(path: string): Store {
     deleteFile: async (project, id) =>
       statement(db, `DELETE FROM files WHERE id = ? AND project = ?`).run(id, project).changes ===
       1,
+    unneededBlobs: async (ids) => ids.filter((id) => !blobNeeded(db, id)),
     deleteExpiredFiles: async (nowMs, limit) =>
       (
         statement(
@@ -83,19 +86,10 @@ export function createSqliteStore(path: string): Store {
         ).all(nowMs, limit) as { id: string }[]
       ).map((r) => r.id),
 
-    insertBatch: async (batch) => {
-      const seq = (
-        statement(db, `SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM batches`).get() as {
-          seq: number;
-        }
-      ).seq;
-      const row = batchToRow(batch, seq);
-      const cols = Object.keys(row);
-      statement(
-        db,
-        `INSERT INTO batches (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`,
-      ).run(row);
-    },
+    insertBatch: async (batch, key) => insertOnce(db, key, () => insertBatchRow(db, batch)),
+    findIdempotencyKey: async (project, scope, key, liveAfterMs) =>
+      findIdempotencyKey(db, project, scope, key, liveAfterMs),
+    purgeIdempotencyKeys: async (beforeMs) => purgeIdempotencyKeys(db, beforeMs),
     getBatch: async (project, id) => {
       const row = q.batchInProject.get(id, project) as BatchRow | undefined;
       return row ? rowToBatch(row) : null;
@@ -116,6 +110,7 @@ export function createSqliteStore(path: string): Store {
       return row ? rowToBatch(row) : null;
     },
     ...chunks,
+    ...createWebhookRows(db),
     markInProgress: async (batchId, total, model, nowMs) =>
       markInProgress(db, batchId, total, model, nowMs),
     markFailed: async (batchId, errors, nowMs) => markFailed(db, batchId, errors, nowMs),
@@ -153,6 +148,31 @@ function insertFileRow(db: Database, file: FileRecord): void {
      VALUES (@id, @project, @purpose, @filename, @bytes, @created_at_ms, @expires_at_ms,
        (SELECT COALESCE(MAX(seq), 0) + 1 FROM files))`,
   ).run(file);
+}
+
+function blobNeeded(db: Database, id: string): boolean {
+  return (
+    statement(
+      db,
+      `SELECT 1 FROM files WHERE id = @id
+       UNION ALL SELECT 1 FROM batches WHERE reserved_output_file_id = @id OR reserved_error_file_id = @id
+       UNION ALL SELECT 1 FROM batches WHERE input_file_id = @id
+         AND status IN ('validating', 'in_progress', 'cancelling', 'finalizing')
+       LIMIT 1`,
+    ).get({ id }) !== undefined
+  );
+}
+
+function insertBatchRow(db: Database, batch: BatchRecord): void {
+  const seq = (
+    statement(db, `SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM batches`).get() as { seq: number }
+  ).seq;
+  const row = batchToRow(batch, seq);
+  const cols = Object.keys(row);
+  statement(
+    db,
+    `INSERT INTO batches (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`,
+  ).run(row);
 }
 
 const FILE_COLUMNS = 'id, project, purpose, filename, bytes, created_at_ms, expires_at_ms';
@@ -231,6 +251,7 @@ function markInProgress(
 
 function markFailed(db: Database, batchId: string, errors: BatchError[], nowMs: number): void {
   db.transaction(() => {
+    recordBatchEvent(db, batchId, 'failed', nowMs);
     statement(
       db,
       `UPDATE batches SET status = 'failed', failed_at_ms = ?, errors = ? WHERE id = ?`,
@@ -252,6 +273,7 @@ function completeBatch(
     cancelled: 'cancelled_at_ms',
   }[status];
   db.transaction(() => {
+    recordBatchEvent(db, batchId, status, nowMs);
     if (files.output) insertFileRow(db, files.output);
     if (files.error) insertFileRow(db, files.error);
     statement(
