@@ -2,10 +2,17 @@
 import { runAdaptiveBench } from './adaptive.ts';
 import { runFairnessBench } from './fairness.ts';
 import { runOverheadBench } from './overhead.ts';
+import { runPostgresBench } from './postgres.ts';
 import { runRateLimitBench } from './rate-limit.ts';
 
 const started = Date.now();
-for (const bench of [runOverheadBench, runRateLimitBench, runAdaptiveBench, runFairnessBench]) {
+for (const bench of [
+  runOverheadBench,
+  runPostgresBench,
+  runRateLimitBench,
+  runAdaptiveBench,
+  runFairnessBench,
+]) {
   await bench();
   console.log('');
 }

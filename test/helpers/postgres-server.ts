@@ -47,7 +47,9 @@ async function freePort(): Promise<number> {
  * Starts a cluster. `durable: false` (tests) turns fsync off: the tests prove logic, not the
  * disk; benchmarks keep PostgreSQL's durable defaults.
  */
-export async function startPostgres(opts: { durable?: boolean } = {}): Promise<PostgresServer> {
+export async function startPostgres(
+  opts: { durable?: boolean; preload?: string[] } = {},
+): Promise<PostgresServer> {
   const bin = findPostgresBin();
   if (!bin)
     throw new Error(
@@ -73,6 +75,7 @@ export async function startPostgres(opts: { durable?: boolean } = {}): Promise<P
     `-k ${dir}`,
     '-c listen_addresses=127.0.0.1',
     '-c max_connections=300',
+    ...(opts.preload ? [`-c shared_preload_libraries=${opts.preload.join(',')}`] : []),
     ...(opts.durable
       ? []
       : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
