@@ -54,7 +54,10 @@ export function runConfig(o: RunConfigInput): Config {
   const fileBytes = Math.max(o.inputBytes + 1024 * 1024, base.limits.maxBatchFileBytes);
   return {
     ...base,
+    // A one-shot run keeps everything in its state directory (SQLite), never in a shared store.
     dataDir: o.stateDir,
+    blobDir: o.stateDir,
+    databaseUrl: null,
     upstreams,
     apiKeys: new Map(),
     limits: {
