@@ -1,3 +1,4 @@
+import type { KeyGrant, KeyRole } from '../domain/records.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { UpstreamRegistry } from '../providers/provider.ts';
@@ -23,12 +24,12 @@ export interface ApiDeps {
   engine: EngineFacade;
   clock: Clock;
   logger: Logger;
-  /** Keys from configuration: sha256 hex of the key → project. */
-  staticKeys: ReadonlyMap<string, string>;
+  /** Keys from configuration: sha256 hex of the key → its project and role. */
+  staticKeys: ReadonlyMap<string, KeyGrant>;
   limits: UploadLimits;
 }
 
 /** Hono variables set by the auth middleware. */
 export interface ApiEnv {
-  Variables: { project: string };
+  Variables: { project: string; role: KeyRole };
 }

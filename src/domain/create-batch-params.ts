@@ -30,7 +30,8 @@ export function parseCreateBatchParams(body: unknown): CreateBatchParams {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw unparsableBody();
   const input = body as Record<string, unknown>;
   for (const key of Object.keys(input)) {
-    if (!KNOWN_KEYS.has(key)) throw badRequest(`Unrecognized request argument supplied: ${truncateEcho(key)}`);
+    if (!KNOWN_KEYS.has(key))
+      throw badRequest(`Unrecognized request argument supplied: ${truncateEcho(key)}`);
   }
   const input_file_id = requiredString(input, 'input_file_id');
   if (!isIdShaped(input_file_id)) {
@@ -73,10 +74,13 @@ function requiredString(input: Record<string, unknown>, key: string): string {
 function invalidEndpoint(value: string) {
   const list = BATCH_ENDPOINTS.map((e) => `'${e}'`);
   const supported = `${list.slice(0, -1).join(', ')}, and ${list.at(-1)}`;
-  return badRequest(`Invalid value: '${truncateEcho(value)}'. Supported values are: ${supported}.`, {
-    param: 'endpoint',
-    wireCode: 'invalid_value',
-  });
+  return badRequest(
+    `Invalid value: '${truncateEcho(value)}'. Supported values are: ${supported}.`,
+    {
+      param: 'endpoint',
+      wireCode: 'invalid_value',
+    },
+  );
 }
 
 /** OpenAI's wording for a JSON type mismatch ("expected a string, but got an array instead"). */
@@ -133,10 +137,13 @@ function parseOutputExpiry(value: unknown): number | null {
   }
   const { anchor, seconds } = value as Record<string, unknown>;
   if (anchor !== 'created_at') {
-    throw badRequest(`Invalid value: '${truncateEcho(String(anchor))}'. Supported values are: 'created_at'.`, {
-      param: 'output_expires_after.anchor',
-      wireCode: 'invalid_value',
-    });
+    throw badRequest(
+      `Invalid value: '${truncateEcho(String(anchor))}'. Supported values are: 'created_at'.`,
+      {
+        param: 'output_expires_after.anchor',
+        wireCode: 'invalid_value',
+      },
+    );
   }
   if (
     typeof seconds !== 'number' ||

@@ -105,7 +105,7 @@ function buildTokenizer(name: EncodingName, template: TemplateModel): ModelToken
   const options = { disallowedSpecial: new Set<string>() };
   const exact = (text: string): number => {
     let total = 0;
-    for (let at = 0; at < text.length; ) {
+    for (let at = 0; at < text.length;) {
       const end = pieceEnd(text, at);
       total += encoding.countTokens(text.slice(at, end), options);
       at = end;

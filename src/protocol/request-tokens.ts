@@ -53,8 +53,7 @@ export function countRequestTokens(
   tokenizer: ModelTokenizer,
   options: CountOptions,
 ): RequestTokens {
-  const tk =
-    options.exactChars === undefined ? tokenizer : tokenizer.sampling(options.exactChars);
+  const tk = options.exactChars === undefined ? tokenizer : tokenizer.sampling(options.exactChars);
   const n = typeof body.n === 'number' && body.n > 0 ? body.n : 1;
   const bound = (...keys: string[]): { maxOutput: number; assumedMaxOutput: boolean } => {
     const value = keys.map((k) => body[k]).find((v) => typeof v === 'number' && v >= 0);

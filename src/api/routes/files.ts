@@ -151,10 +151,13 @@ function parseExpiresAfter(fields: Map<string, string>): number | null {
   const secondsText = fields.get('expires_after[seconds]');
   if (anchor === undefined && secondsText === undefined) return null;
   if (anchor !== 'created_at') {
-    throw badRequest(`Invalid value: '${truncateEcho(anchor ?? '')}'. Supported values are: 'created_at'.`, {
-      param: 'expires_after.anchor',
-      wireCode: 'invalid_value',
-    });
+    throw badRequest(
+      `Invalid value: '${truncateEcho(anchor ?? '')}'. Supported values are: 'created_at'.`,
+      {
+        param: 'expires_after.anchor',
+        wireCode: 'invalid_value',
+      },
+    );
   }
   const seconds = Number(secondsText);
   if (

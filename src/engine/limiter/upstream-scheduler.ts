@@ -48,6 +48,8 @@ export interface UpstreamSchedulerSnapshot {
   adaptive: boolean;
   baselineLatencyMs: number | null;
   realtimeWaiting: number;
+  /** Models with limiter state now; `keys` lists the most recently used of them. */
+  keyCount: number;
   keys: LimiterKeySnapshot[];
 }
 
@@ -153,13 +155,15 @@ export class UpstreamScheduler {
   }
 
   snapshot(): UpstreamSchedulerSnapshot {
+    const keys = this.#limiter.snapshot(this.#clock.nowMs());
     return {
       upstream: this.upstream.name,
       concurrencyLimit: this.concurrencyLimit,
       adaptive: this.#adaptiveOn,
       baselineLatencyMs: this.#adaptive.baselineLatencyMs,
       realtimeWaiting: this.#realtimeWaiting,
-      keys: this.#limiter.snapshot(this.#clock.nowMs()),
+      keyCount: this.#limiter.keyCount,
+      keys,
     };
   }
 }
