@@ -81,6 +81,7 @@ export async function createServerRuntime(
     clock,
     logger,
     staticKeys,
+    openMode: { allowedOrigins: config.allowedOrigins, allowedHosts: config.allowedHosts },
     limits: {
       maxFileBytes: limits.maxFileBytes,
       maxBatchFileBytes: limits.maxBatchFileBytes,

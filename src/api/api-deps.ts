@@ -5,6 +5,7 @@ import type { UpstreamRegistry } from '../providers/provider.ts';
 import type { BlobStore } from '../store/blobs/blob-store.ts';
 import type { Store } from '../store/store.ts';
 import type { EngineFacade } from '../engine/engine.ts';
+import type { OpenModePolicy } from './open-mode-guard.ts';
 
 /** Upload limits (defaults are OpenAI's). */
 export interface UploadLimits {
@@ -27,6 +28,8 @@ export interface ApiDeps {
   /** Keys from configuration: sha256 hex of the key → its project and role. */
   staticKeys: ReadonlyMap<string, KeyGrant>;
   limits: UploadLimits;
+  /** Who may call a server without keys (browser and DNS-rebinding guard). */
+  openMode: OpenModePolicy;
 }
 
 /** Hono variables set by the auth middleware. */

@@ -58,6 +58,10 @@ export interface Config {
   apiKeys: Map<string, KeyGrant>;
   /** Serve a non-loopback address without API keys (only when explicitly asked). */
   allowPublicWithoutKeys: boolean;
+  /** Without keys: browser origins allowed besides the server's own. */
+  allowedOrigins: string[];
+  /** Without keys: host names allowed besides loopback ones (`*`: any). */
+  allowedHosts: string[];
   /** Port for the built-in simulator started when no upstream is configured (0 = any free port). */
   simulatorPort: number;
   logLevel: string;
@@ -166,6 +170,8 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
       : envUpstreams(env),
     apiKeys: parseApiKeys(env.OPENBATCH_API_KEYS),
     allowPublicWithoutKeys: env.OPENBATCH_ALLOW_PUBLIC_WITHOUT_KEYS === '1',
+    allowedOrigins: list(env.OPENBATCH_ALLOWED_ORIGINS),
+    allowedHosts: list(env.OPENBATCH_ALLOWED_HOSTS),
     simulatorPort: num('OPENBATCH_SIMULATOR_PORT', 0),
     logLevel: env.OPENBATCH_LOG_LEVEL ?? 'info',
     requestTimeoutMs: num('OPENBATCH_HTTP_REQUEST_TIMEOUT_MS', 600_000),
@@ -194,6 +200,12 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
     },
   });
 }
+
+const list = (value: string | undefined): string[] =>
+  (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 function parseEnvInt(name: string, value: string | undefined): number {
   const n = Number(value);
