@@ -4,6 +4,8 @@ import type { Hono } from 'hono';
 import { createApp } from './api/app.ts';
 import type { ApiEnv } from './api/api-deps.ts';
 import { hashApiKey } from './api/auth.ts';
+import { BodyBudget } from './api/body-budget.ts';
+import { Quotas } from './api/quotas.ts';
 import type { Config, UpstreamConfig } from './config/config.ts';
 import type { KeyGrant } from './domain/records.ts';
 import { createEngine, type Engine } from './engine/engine.ts';
@@ -82,6 +84,8 @@ export async function createServerRuntime(
     logger,
     staticKeys,
     openMode: { allowedOrigins: config.allowedOrigins, allowedHosts: config.allowedHosts },
+    quotas: new Quotas(store, config.quotas),
+    bodies: new BodyBudget(config.http.maxConcurrentBodies, config.http.maxBodyBufferBytes),
     limits: {
       maxFileBytes: limits.maxFileBytes,
       maxBatchFileBytes: limits.maxBatchFileBytes,

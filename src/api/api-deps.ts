@@ -5,7 +5,9 @@ import type { UpstreamRegistry } from '../providers/provider.ts';
 import type { BlobStore } from '../store/blobs/blob-store.ts';
 import type { Store } from '../store/store.ts';
 import type { EngineFacade } from '../engine/engine.ts';
+import type { BodyBudget } from './body-budget.ts';
 import type { OpenModePolicy } from './open-mode-guard.ts';
+import type { Quotas } from './quotas.ts';
 
 /** Upload limits (defaults are OpenAI's). */
 export interface UploadLimits {
@@ -28,6 +30,9 @@ export interface ApiDeps {
   /** Keys from configuration: sha256 hex of the key → its project and role. */
   staticKeys: ReadonlyMap<string, KeyGrant>;
   limits: UploadLimits;
+  quotas: Quotas;
+  /** JSON bodies in memory at once, server-wide. */
+  bodies: BodyBudget;
   /** Who may call a server without keys (browser and DNS-rebinding guard). */
   openMode: OpenModePolicy;
 }

@@ -26,21 +26,28 @@ export function filesRoutes(deps: ApiDeps): Hono<ApiEnv> {
 
   app.post('/', async (c) => {
     const id = newFileId();
-    const upload = await receiveUpload(
-      c.req.raw.body,
-      c.req.header('content-type') ?? '',
-      deps.blobs,
-      id,
-      deps.limits.maxFileBytes,
-    );
+    const project = c.get('project');
+    const release = await deps.quotas.beginUpload(project);
     try {
-      const record = checkUpload(deps, upload, id, c.get('project'));
-      record.bytes = await upload.file!.writer.commit();
-      await deps.store.insertFile(record);
-      return c.json(toFileObject(record));
-    } catch (err) {
-      await upload.file?.writer.abort();
-      throw err;
+      const upload = await receiveUpload(
+        c.req.raw.body,
+        c.req.header('content-type') ?? '',
+        deps.blobs,
+        id,
+        deps.limits.maxFileBytes,
+      );
+      try {
+        const record = checkUpload(deps, upload, id, project);
+        await deps.quotas.checkStored(project, record.bytes);
+        record.bytes = await upload.file!.writer.commit();
+        await deps.store.insertFile(record);
+        return c.json(toFileObject(record));
+      } catch (err) {
+        await upload.file?.writer.abort();
+        throw err;
+      }
+    } finally {
+      release();
     }
   });
 
