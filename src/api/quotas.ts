@@ -3,7 +3,7 @@ import type { Store } from '../store/store.ts';
 
 /** What one project may hold at once (configurable; defaults in config.ts). */
 export interface ProjectQuotas {
-  /** Batches validating, in progress, finalizing or cancelling. @default 100 */
+  /** Batches validating, in progress, finalizing or cancelling. @default 500 */
   maxActiveBatches: number;
   /** Files stored (uploads and batch outputs). @default 10,000 */
   maxFiles: number;

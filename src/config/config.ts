@@ -193,7 +193,7 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
       1_000,
     ),
     quotas: {
-      maxActiveBatches: num('OPENBATCH_MAX_ACTIVE_BATCHES', 100),
+      maxActiveBatches: num('OPENBATCH_MAX_ACTIVE_BATCHES', 500),
       maxFiles: num('OPENBATCH_MAX_FILES', 10_000),
       maxStoredBytes: num('OPENBATCH_MAX_STORED_BYTES', 50 * 1024 ** 3),
       maxConcurrentUploads: num('OPENBATCH_MAX_CONCURRENT_UPLOADS', 4),

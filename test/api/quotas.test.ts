@@ -183,7 +183,9 @@ describe('openbatch serve: connection cap and timeouts', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     const res = await fetch(`${proc.baseURL}/files`);
     expect(res.status).toBe(429);
-    expect((await res.json()).error.code).toBe('too_many_connections');
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe(
+      'too_many_connections',
+    );
     for (const s of idle) s.destroy();
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect((await fetch(`${proc.baseURL}/files`)).status).toBe(200);
