@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
 import { createApp } from './api/app.ts';
@@ -36,9 +36,10 @@ export async function createServerRuntime(
   logger: Logger,
   clock: Clock = systemClock,
 ): Promise<ServerRuntime> {
-  mkdirSync(config.dataDir, { recursive: true });
+  restrictDataDir(config.dataDir);
   const releaseLock = acquirePidLock(join(config.dataDir, 'server.pid'));
   const store = createSqliteStore(join(config.dataDir, 'openbatch.db'));
+  restrictDatabaseFiles(config.dataDir);
   const blobs = await createFsBlobStore(config.dataDir);
   const upstreams = createUpstreamRegistry(
     config.upstreams.map((u) => ({ upstream: buildUpstream(u, config, clock), models: u.models })),
@@ -107,6 +108,24 @@ export async function createServerRuntime(
   };
 }
 
+/**
+ * The data directory holds every project's files and answers: readable by its owner only. The
+ * umask makes everything created from now on (database, blobs, spools) 0600 and folders 0700;
+ * a directory left 0755 by an older version is tightened too.
+ */
+function restrictDataDir(dataDir: string): void {
+  process.umask(0o077);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
+}
+
+function restrictDatabaseFiles(dataDir: string): void {
+  for (const name of ['openbatch.db', 'openbatch.db-wal', 'openbatch.db-shm']) {
+    const path = join(dataDir, name);
+    if (existsSync(path)) chmodSync(path, 0o600);
+  }
+}
+
 function buildUpstream(u: UpstreamConfig, config: Config, clock: Clock) {
   return createOpenAiCompatible({
     name: u.name,
@@ -127,8 +146,9 @@ export async function storeApiKey(
   grant: KeyGrant,
   nowMs: number,
 ): Promise<void> {
-  mkdirSync(dataDir, { recursive: true });
+  restrictDataDir(dataDir);
   const store = createSqliteStore(join(dataDir, 'openbatch.db'));
+  restrictDatabaseFiles(dataDir);
   try {
     await store.insertApiKey({ key_hash: keyHash, ...grant, created_at_ms: nowMs });
   } finally {
