@@ -25,8 +25,10 @@ const NON_JSON_POST = new Set(['/v1/files']);
 export function openModeGuard(deps: ApiDeps, policy: OpenModePolicy): MiddlewareHandler<ApiEnv> {
   return async (c, next) => {
     if (deps.staticKeys.size > 0 || (await deps.store.hasApiKeys())) return next();
-    const host = c.req.header('host') ?? '';
-    if (!hostAllowed(host, policy)) {
+    // No Host at all: not a browser (every browser sends one; Node refuses HTTP/1.1 without
+    // it), e.g. `openbatch run` calling the app in-process.
+    const host = c.req.header('host');
+    if (host !== undefined && !hostAllowed(host, policy)) {
       throw new AppError(
         'forbidden',
         `Host '${truncateEcho(host)}' is not allowed without API keys: use a loopback address, set OPENBATCH_ALLOWED_HOSTS, or create keys.`,
@@ -36,7 +38,7 @@ export function openModeGuard(deps: ApiDeps, policy: OpenModePolicy): Middleware
     const origin = c.req.header('origin');
     const site = c.req.header('sec-fetch-site');
     const crossSite = site === 'cross-site' || site === 'same-site';
-    if ((origin !== undefined || crossSite) && !originAllowed(origin, host, policy)) {
+    if ((origin !== undefined || crossSite) && !originAllowed(origin, host ?? '', policy)) {
       throw new AppError(
         'forbidden',
         `Cross-origin requests${origin ? ` from '${truncateEcho(origin)}'` : ''} are not allowed without API keys: set OPENBATCH_ALLOWED_ORIGINS or create keys.`,

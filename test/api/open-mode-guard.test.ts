@@ -150,3 +150,20 @@ describe('with keys, the guard stands aside (the key is the protection)', () => 
     expect(answer.status).toBe(200);
   });
 });
+
+describe('in-process calls (openbatch run)', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer();
+  });
+  afterAll(async () => t.close());
+
+  it('serves a request without a Host header, which no browser sends', async () => {
+    const res = await t.runtime.app.fetch(new Request('http://openbatch.run/v1/files'));
+    expect(res.status).toBe(200);
+    const evil = await t.runtime.app.fetch(
+      new Request('http://openbatch.run/v1/files', { headers: { origin: 'http://evil.example' } }),
+    );
+    expect(evil.status).toBe(403);
+  });
+});

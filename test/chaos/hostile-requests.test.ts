@@ -136,14 +136,15 @@ describe('hostile requests', () => {
     await send(0);
     await send(1);
     const before = memoryOf(pid)!.rss;
-    for (let i = 2; i < 10; i++) await send(i);
+    for (let i = 2; i < 18; i++) await send(i);
     const admin = await (await fetch(proc.baseURL.replace(/\/v1$/, '/admin/scheduler'))).text();
     const after = memoryOf(pid)!.rss;
     console.log(
-      `[hostile] 8 more 10 MB model names: RSS ${mib(before)} → ${mib(after)}, /admin ${admin.length} bytes`,
+      `[hostile] 16 more 10 MB model names: RSS ${mib(before)} → ${mib(after)}, /admin ${admin.length} bytes`,
     );
     expect(admin.length).toBeLessThan(64 * 1024);
-    // Keeping them (as limiter keys did) would hold at least 80 MB more.
-    expect(after - before).toBeLessThan(56 * ONE_MIB);
+    // Keeping them (as limiter keys did) would hold at least 160 MB more; reading one such
+    // request at a time costs up to ~60 MB that the heap keeps for the next.
+    expect(after - before).toBeLessThan(100 * ONE_MIB);
   }, 60_000);
 });
