@@ -1,11 +1,14 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
 import { createApp } from './api/app.ts';
 import type { ApiEnv } from './api/api-deps.ts';
 import { hashApiKey } from './api/auth.ts';
+import { BodyBudget } from './api/body-budget.ts';
+import { Quotas } from './api/quotas.ts';
 import type { Config, UpstreamConfig } from './config/config.ts';
 import { WEBHOOK_EVENT_TYPES } from './domain/webhooks.ts';
+import type { KeyGrant } from './domain/records.ts';
 import { createEngine, type Engine } from './engine/engine.ts';
 import { WebhookOutbox } from './engine/webhook-outbox.ts';
 import { DEFAULT_RETRY_POLICY } from './engine/retry-policy.ts';
@@ -37,9 +40,10 @@ export async function createServerRuntime(
   logger: Logger,
   clock: Clock = systemClock,
 ): Promise<ServerRuntime> {
-  mkdirSync(config.dataDir, { recursive: true });
+  restrictDataDir(config.dataDir);
   const releaseLock = acquirePidLock(join(config.dataDir, 'server.pid'));
   const store = await openStore(config);
+  if (!store.shared) restrictDatabaseFiles(config.dataDir);
   const blobs = await createFsBlobStore(config.blobDir, { shared: store.shared });
   if (store.shared && config.blobDir === config.dataDir)
     logger.warn(
@@ -80,9 +84,7 @@ export async function createServerRuntime(
       scheduling: new Map(config.upstreams.map((u) => [u.name, u.scheduling])),
     },
   });
-  const staticKeys = new Map(
-    [...config.apiKeys].map(([key, project]) => [hashApiKey(key), project]),
-  );
+  const staticKeys = new Map([...config.apiKeys].map(([key, grant]) => [hashApiKey(key), grant]));
   const app = createApp({
     store,
     blobs,
@@ -91,6 +93,9 @@ export async function createServerRuntime(
     clock,
     logger,
     staticKeys,
+    openMode: { allowedOrigins: config.allowedOrigins, allowedHosts: config.allowedHosts },
+    quotas: new Quotas(store, config.quotas),
+    bodies: new BodyBudget(config.http.maxConcurrentBodies, config.http.maxBodyBufferBytes),
     limits: {
       maxFileBytes: limits.maxFileBytes,
       maxBatchFileBytes: limits.maxBatchFileBytes,
@@ -142,6 +147,23 @@ function createWebhookOutbox(
   });
 }
 
+/**
+ * The data directory holds every project's files and answers: readable by its owner only
+ * (blobs and spools are created 0600 by their stores). A directory left 0755 by an older
+ * version is tightened too. No process umask: `openbatch run` writes the user's own files.
+ */
+function restrictDataDir(dataDir: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
+}
+
+function restrictDatabaseFiles(dataDir: string): void {
+  for (const name of ['openbatch.db', 'openbatch.db-wal', 'openbatch.db-shm']) {
+    const path = join(dataDir, name);
+    if (existsSync(path)) chmodSync(path, 0o600);
+  }
+}
+
 function buildUpstream(u: UpstreamConfig, config: Config, clock: Clock) {
   return createOpenAiCompatible({
     name: u.name,
@@ -169,12 +191,14 @@ async function openStore(config: Pick<Config, 'dataDir' | 'databaseUrl'>): Promi
 export async function storeApiKey(
   config: Pick<Config, 'dataDir' | 'databaseUrl'>,
   keyHash: string,
-  project: string,
+  grant: KeyGrant,
   nowMs: number,
 ): Promise<void> {
+  restrictDataDir(config.dataDir);
   const store = await openStore(config);
+  if (!store.shared) restrictDatabaseFiles(config.dataDir);
   try {
-    await store.insertApiKey({ key_hash: keyHash, project, created_at_ms: nowMs });
+    await store.insertApiKey({ key_hash: keyHash, ...grant, created_at_ms: nowMs });
   } finally {
     await store.close();
   }

@@ -1,9 +1,13 @@
+import type { KeyGrant, KeyRole } from '../domain/records.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { UpstreamRegistry } from '../providers/provider.ts';
 import type { BlobStore } from '../store/blobs/blob-store.ts';
 import type { Store } from '../store/store.ts';
 import type { EngineFacade } from '../engine/engine.ts';
+import type { BodyBudget } from './body-budget.ts';
+import type { OpenModePolicy } from './open-mode-guard.ts';
+import type { Quotas } from './quotas.ts';
 
 /** Upload limits (defaults are OpenAI's). */
 export interface UploadLimits {
@@ -23,9 +27,14 @@ export interface ApiDeps {
   engine: EngineFacade;
   clock: Clock;
   logger: Logger;
-  /** Keys from configuration: sha256 hex of the key → project. */
-  staticKeys: ReadonlyMap<string, string>;
+  /** Keys from configuration: sha256 hex of the key → its project and role. */
+  staticKeys: ReadonlyMap<string, KeyGrant>;
   limits: UploadLimits;
+  quotas: Quotas;
+  /** JSON bodies in memory at once, server-wide. */
+  bodies: BodyBudget;
+  /** Who may call a server without keys (browser and DNS-rebinding guard). */
+  openMode: OpenModePolicy;
   retention: Retention;
   webhooks: {
     /** Endpoints may target private and loopback addresses. */
@@ -43,5 +52,5 @@ export interface Retention {
 
 /** Hono variables set by the auth middleware. */
 export interface ApiEnv {
-  Variables: { project: string };
+  Variables: { project: string; role: KeyRole };
 }

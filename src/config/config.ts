@@ -9,6 +9,7 @@ import {
   type SchedulingInput,
   type SchedulingSettings,
 } from '../domain/scheduling-settings.ts';
+import type { KeyGrant } from '../domain/records.ts';
 
 /** One upstream, as configured (the key already read from its environment variable). */
 export interface UpstreamConfig {
@@ -63,15 +64,32 @@ export interface Config {
    */
   blobDir: string;
   upstreams: UpstreamConfig[];
-  /** Static API keys: the key → its project. */
-  apiKeys: Map<string, string>;
+  /** Static API keys: the key → its project and role. */
+  apiKeys: Map<string, KeyGrant>;
   /** Serve a non-loopback address without API keys (only when explicitly asked). */
   allowPublicWithoutKeys: boolean;
+  /** Without keys: browser origins allowed besides the server's own. */
+  allowedOrigins: string[];
+  /** Without keys: host names allowed besides loopback ones (`*`: any). */
+  allowedHosts: string[];
   /** Port for the built-in simulator started when no upstream is configured (0 = any free port). */
   simulatorPort: number;
   logLevel: string;
   /** Longest a client request (an upload included) may take before the socket is closed. */
   requestTimeoutMs: number;
+  /** What one project may hold at once; past it, 429 (`quota_exceeded`). */
+  quotas: {
+    maxActiveBatches: number;
+    maxFiles: number;
+    maxStoredBytes: number;
+    maxConcurrentUploads: number;
+  };
+  /** Server-wide caps; past them, 429 (`server_busy`). */
+  http: {
+    maxConnections: number;
+    maxConcurrentBodies: number;
+    maxBodyBufferBytes: number;
+  };
   limits: {
     maxFileBytes: number;
     maxBatchFileBytes: number;
@@ -213,9 +231,26 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
       : envUpstreams(env),
     apiKeys: parseApiKeys(env.OPENBATCH_API_KEYS),
     allowPublicWithoutKeys: env.OPENBATCH_ALLOW_PUBLIC_WITHOUT_KEYS === '1',
+    allowedOrigins: list(env.OPENBATCH_ALLOWED_ORIGINS),
+    allowedHosts: list(env.OPENBATCH_ALLOWED_HOSTS),
     simulatorPort: num('OPENBATCH_SIMULATOR_PORT', 0),
     logLevel: env.OPENBATCH_LOG_LEVEL ?? 'info',
-    requestTimeoutMs: num('OPENBATCH_HTTP_REQUEST_TIMEOUT_MS', 600_000),
+    requestTimeoutMs: atLeast(
+      'OPENBATCH_HTTP_REQUEST_TIMEOUT_MS',
+      num('OPENBATCH_HTTP_REQUEST_TIMEOUT_MS', 600_000),
+      1_000,
+    ),
+    quotas: {
+      maxActiveBatches: num('OPENBATCH_MAX_ACTIVE_BATCHES', 500),
+      maxFiles: num('OPENBATCH_MAX_FILES', 10_000),
+      maxStoredBytes: num('OPENBATCH_MAX_STORED_BYTES', 50 * 1024 ** 3),
+      maxConcurrentUploads: num('OPENBATCH_MAX_CONCURRENT_UPLOADS', 4),
+    },
+    http: {
+      maxConnections: num('OPENBATCH_MAX_CONNECTIONS', 1_024),
+      maxConcurrentBodies: num('OPENBATCH_MAX_CONCURRENT_BODIES', 256),
+      maxBodyBufferBytes: num('OPENBATCH_MAX_BODY_BUFFER_BYTES', 96 * 1024 * 1024),
+    },
     limits: {
       maxFileBytes: num('OPENBATCH_MAX_FILE_BYTES', l.maxFileBytes ?? 512 * 1024 * 1024),
       maxBatchFileBytes: num(
@@ -240,7 +275,11 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
     },
     webhooks: envWebhooks(env, num),
     engine: {
-      requestTimeoutMs: num('OPENBATCH_REQUEST_TIMEOUT_MS', e.requestTimeoutMs ?? 600_000),
+      requestTimeoutMs: atLeast(
+        'OPENBATCH_REQUEST_TIMEOUT_MS',
+        num('OPENBATCH_REQUEST_TIMEOUT_MS', e.requestTimeoutMs ?? 600_000),
+        1,
+      ),
       maxAttempts: num('OPENBATCH_MAX_ATTEMPTS', e.maxAttempts ?? 5),
       retryInitialMs: num('OPENBATCH_RETRY_INITIAL_MS', e.retryInitialMs ?? 1_000),
       retryMaxMs: num('OPENBATCH_RETRY_MAX_MS', e.retryMaxMs ?? 60_000),
@@ -289,6 +328,18 @@ function envWebhooks(
     giveUpAfterMs: num('OPENBATCH_WEBHOOK_GIVE_UP_AFTER_MS', 72 * 3600 * 1000),
     timeoutMs: num('OPENBATCH_WEBHOOK_TIMEOUT_MS', 10_000),
   };
+}
+
+const list = (value: string | undefined): string[] =>
+  (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/** A setting below `min` stops start-up with its name, rather than failing somewhere later. */
+function atLeast(name: string, value: number, min: number): number {
+  if (value < min) throw new Error(`${name}: expected at least ${min}, got ${value}`);
+  return value;
 }
 
 function parseEnvInt(name: string, value: string | undefined): number {
@@ -368,16 +419,29 @@ function envAdaptive(value: string | undefined): AdaptiveMode | undefined {
   return mode;
 }
 
-/** `OPENBATCH_API_KEYS=key1:projectA,key2:projectB` (a key without a project joins `default`). */
-function parseApiKeys(value: string | undefined): Map<string, string> {
-  const keys = new Map<string, string>();
+/** Static keys shorter than this are refused: a guessable key is no key. */
+export const MIN_STATIC_KEY_CHARS = 16;
+
+/**
+ * `OPENBATCH_API_KEYS=key1:projectA,key2:projectB:admin` (a key without a project joins
+ * `default`; `:admin` gives the key the admin role).
+ */
+function parseApiKeys(value: string | undefined): Map<string, KeyGrant> {
+  const keys = new Map<string, KeyGrant>();
   for (const entry of (value ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)) {
-    const at = entry.lastIndexOf(':');
-    if (at > 0) keys.set(entry.slice(0, at), entry.slice(at + 1));
-    else keys.set(entry, 'default');
+    const admin = entry.endsWith(':admin') && entry.split(':').length >= 3;
+    const rest = admin ? entry.slice(0, -':admin'.length) : entry;
+    const at = rest.lastIndexOf(':');
+    const key = at > 0 ? rest.slice(0, at) : rest;
+    const project = at > 0 ? rest.slice(at + 1) : 'default';
+    if (key.length < MIN_STATIC_KEY_CHARS)
+      throw new Error(
+        `OPENBATCH_API_KEYS: every key must be at least ${MIN_STATIC_KEY_CHARS} characters (one is ${key.length})`,
+      );
+    keys.set(key, { project, role: admin ? 'admin' : 'member' });
   }
   return keys;
 }

@@ -1,3 +1,5 @@
+import { truncateEcho } from './echo-limits.ts';
+
 /** Stable error codes; the HTTP layer maps each to a status in one place (api/error-response.ts). */
 export const APP_ERROR_CODES = [
   'invalid_request',
@@ -5,6 +7,8 @@ export const APP_ERROR_CODES = [
   'forbidden',
   'not_found',
   'conflict',
+  'unsupported_media_type',
+  'rate_limited',
   'upstream_unavailable',
   /** Our own store (the database) cannot be reached right now: try again shortly (503). */
   'store_unavailable',
@@ -39,7 +43,9 @@ export const badRequest = (message: string, details?: AppErrorDetails): AppError
   new AppError('invalid_request', message, details);
 
 export const fileNotFound = (id: string): AppError =>
-  new AppError('not_found', `No such File object: ${id}`, { param: 'id' });
+  new AppError('not_found', `No such File object: ${truncateEcho(id)}`, { param: 'id' });
 
 export const batchNotFound = (id: string): AppError =>
-  new AppError('not_found', `No batch found with id '${id}'.`, { wireCode: 'batch_not_found' });
+  new AppError('not_found', `No batch found with id '${truncateEcho(id)}'.`, {
+    wireCode: 'batch_not_found',
+  });

@@ -13,6 +13,8 @@ import type {
   ClaimedChunk,
   FileRecord,
   ItemOutcome,
+  KeyGrant,
+  KeyRole,
   UnrunChunk,
 } from '../domain/records.ts';
 
@@ -57,6 +59,14 @@ export interface IdempotencyClaim extends IdempotencyEntry {
   live_after_ms: number;
 }
 
+/** What a project holds now (quotas). */
+export interface ProjectUsage {
+  /** Batches validating, in progress, finalizing or cancelling. */
+  activeBatches: number;
+  files: number;
+  fileBytes: number;
+}
+
 /** How a batch ends when its items are all terminal. */
 export type FinalStatus = 'completed' | 'expired' | 'cancelled';
 
@@ -90,8 +100,17 @@ export interface Store {
 
   // -- API keys and projects
   hasApiKeys(): Promise<boolean>;
-  insertApiKey(key: { key_hash: string; project: string; created_at_ms: number }): Promise<void>;
-  projectForKeyHash(keyHash: string): Promise<string | null>;
+  insertApiKey(key: {
+    key_hash: string;
+    project: string;
+    role: KeyRole;
+    created_at_ms: number;
+  }): Promise<void>;
+  /** The project and role of a key, by its hash; null for an unknown key. */
+  keyByHash(keyHash: string): Promise<KeyGrant | null>;
+
+  /** What a project holds now, for its quotas. */
+  projectUsage(project: string): Promise<ProjectUsage>;
 
   // -- files
   /**

@@ -43,13 +43,16 @@ describe('secrets canary', () => {
   it('never writes either key to logs, files, the database or HTTP answers', async () => {
     const upstreamKey = `sk-canary-upstream-${randomBytes(12).toString('hex')}`;
     const clientKey = `sk-canary-client-${randomBytes(12).toString('hex')}`;
+    const adminKey = `sk-canary-admin-${randomBytes(12).toString('hex')}`;
     sim = createSimulator({ latencyMs: 5 });
     const simUrl = (await sim.listen(0)).url;
     const proc = await servers.spawn(dataDir, {
       ...FAST_ENGINE_ENV,
       OPENBATCH_UPSTREAM_URL: `${simUrl}/v1`,
       OPENBATCH_UPSTREAM_API_KEY: upstreamKey,
-      OPENBATCH_API_KEYS: `${clientKey}:canary`,
+      OPENBATCH_API_KEYS: `${clientKey}:canary,${adminKey}:ops:admin`,
+      // The batch leaves 3 files (input, output, errors): the next upload meets the quota.
+      OPENBATCH_MAX_FILES: '3',
       OPENBATCH_LOG_LEVEL: 'debug',
       OPENBATCH_MAX_ATTEMPTS: '2',
     });
@@ -140,6 +143,21 @@ describe('secrets canary', () => {
       '/chat/completions',
       chat('x', { api_key: 'y', api_base: 'http://127.0.0.1:1' }),
     );
+    // Keys pasted into routing fields, in case variants and nested objects, are refused unechoed.
+    await postJson('/chat/completions', chat('x', { API_KEY: upstreamKey }));
+    await postJson('/chat/completions', chat('x', { metadata: { Api_Key: clientKey } }));
+    // The new paths: /admin for a member and an admin key, a quota 429, an open-mode-only refusal
+    // that keyed mode ignores (a foreign Origin), a non-JSON body.
+    await http('GET', '/../admin/scheduler');
+    await http('GET', '/../admin/scheduler', undefined, adminKey);
+    const extra = new FormData();
+    extra.append('file', new Blob([jsonlOf([taggedLine('c-extra')])]), 'extra.jsonl');
+    extra.append('purpose', 'batch');
+    expect((await http('POST', '/files', extra)).status).toBe(429);
+    await http('GET', '/batches', undefined, clientKey, { origin: 'http://evil.example' });
+    await http('POST', '/chat/completions', JSON.stringify(chat('x')), clientKey, {
+      'content-type': 'text/plain',
+    });
 
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
@@ -151,6 +169,7 @@ describe('secrets canary', () => {
       for (const [name, secret] of [
         ['upstream key', upstreamKey],
         ['client key', clientKey],
+        ['admin key', adminKey],
       ] as const) {
         if (buf.includes(secret)) hits.push(`${name} in ${where}`);
         // Also the secret without its prefix, in case something trimmed or masked only the start.
@@ -169,5 +188,8 @@ describe('secrets canary', () => {
     );
     expect(hits).toEqual([]);
     expect(logLines).toBeGreaterThan(0);
+    // The access log saw the refused calls too (without their keys: the scan above).
+    expect(proc.output()).toMatch(/"status":401.*"msg":"request"/);
+    expect(proc.output()).toMatch(/"status":429.*"msg":"request"/);
   }, 120_000);
 });

@@ -89,8 +89,8 @@ describe('PostgreSQL store', () => {
     expect(version?.version).toBeGreaterThan(0);
     expect(await query(url, 'SELECT * FROM openbatch_schema')).toHaveLength(1);
     // Every process works on the same tables.
-    await stores[0]!.insertApiKey({ key_hash: 'h', project: 'p', created_at_ms: 1 });
-    expect(await stores[3]!.projectForKeyHash('h')).toBe('p');
+    await stores[0]!.insertApiKey({ key_hash: 'h', project: 'p', role: 'admin', created_at_ms: 1 });
+    expect(await stores[3]!.keyByHash('h')).toEqual({ project: 'p', role: 'admin' });
   });
 
   it('is the store when OPENBATCH_DATABASE_URL is set: rows in PostgreSQL, no SQLite file', async () => {

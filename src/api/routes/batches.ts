@@ -24,7 +24,7 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
 
   app.post('/', async (c) => {
-    const { value } = await readJsonBody(c.req.raw, deps.limits.maxJsonBodyBytes);
+    const { value } = await readJsonBody(c.req.raw, deps.limits.maxJsonBodyBytes, deps.bodies);
     const params = parseCreateBatchParams(value);
     const project = c.get('project');
     const nowMs = deps.clock.nowMs();
@@ -37,6 +37,7 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
     });
     const heldId = await idem?.heldObjectId();
     if (heldId) return c.json(toBatchObject(await replayedBatch(deps, project, heldId)));
+    if (!heldId) await deps.quotas.checkNewBatch(project);
     // A file of another purpose is refused now; a missing one fails the batch while validating
     // (OpenAI's newest observed behaviour, spec §4.1.3).
     const file = await deps.store.getFile(project, params.input_file_id);
@@ -93,7 +94,7 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
   });
 
   app.post('/:id/retry', async (c) => {
-    const { value } = await readJsonBody(c.req.raw, deps.limits.maxJsonBodyBytes);
+    const { value } = await readJsonBody(c.req.raw, deps.limits.maxJsonBodyBytes, deps.bodies);
     const params = parseRetryParams(value);
     const [project, id, nowMs] = [c.get('project'), c.req.param('id'), deps.clock.nowMs()];
     const idem = IdempotencyKey.from(c.req.raw.headers, {

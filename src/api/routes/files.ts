@@ -10,6 +10,7 @@ import {
 } from '../../protocol/file.ts';
 import { toListPage } from '../../protocol/list-page.ts';
 import { badRequest, fileNotFound } from '../../domain/app-error.ts';
+import { truncateEcho } from '../../domain/echo-limits.ts';
 import { toFileObject } from '../../domain/batch-view.ts';
 import { newFileId } from '../../domain/ids.ts';
 import type { FileRecord } from '../../domain/records.ts';
@@ -24,35 +25,41 @@ export function filesRoutes(deps: ApiDeps): Hono<ApiEnv> {
 
   app.post('/', async (c) => {
     const id = newFileId();
+    const project = c.get('project');
     const keyed = c.req.header('idempotency-key') !== undefined;
-    const upload = await receiveUpload(
-      c.req.raw.body,
-      c.req.header('content-type') ?? '',
-      deps.blobs,
-      id,
-      deps.limits.maxFileBytes,
-      keyed,
-    );
+    const release = await deps.quotas.beginUpload(project);
     try {
-      const record = checkUpload(deps, upload, id, c.get('project'));
-      const idem = uploadKey(deps, c.req.raw.headers, c.get('project'), upload, record);
-      const heldId = await idem?.heldObjectId();
-      if (idem && heldId) {
+      const upload = await receiveUpload(
+        c.req.raw.body,
+        c.req.header('content-type') ?? '',
+        deps.blobs,
+        id,
+        deps.limits.maxFileBytes,
+        keyed,
+      );
+      try {
+        const record = checkUpload(deps, upload, id, project);
+        const idem = uploadKey(deps, c.req.raw.headers, project, upload, record);
+        const heldId = await idem?.heldObjectId();
+        if (idem && heldId) {
+          await upload.file?.writer.abort();
+          return c.json(toFileObject(await replayedFile(deps, idem, project, heldId)));
+        }
+        await deps.quotas.checkStored(project, record.bytes);
+        record.bytes = await upload.file!.writer.commit();
+        const held = await deps.store.insertFile(record, idem?.claim(record.id));
+        if (idem && held) {
+          // Another upload with the same key won the race: its file is the answer, ours goes.
+          await deps.blobs.remove(record.id);
+          return c.json(toFileObject(await replayedFile(deps, idem, project, idem.replayOf(held))));
+        }
+        return c.json(toFileObject(record));
+      } catch (err) {
         await upload.file?.writer.abort();
-        return c.json(toFileObject(await replayedFile(deps, idem, c.get('project'), heldId)));
+        throw err;
       }
-      record.bytes = await upload.file!.writer.commit();
-      const held = await deps.store.insertFile(record, idem?.claim(record.id));
-      if (idem && held) {
-        // Another upload with the same key won the race: its file is the answer, ours goes.
-        await deps.blobs.remove(record.id);
-        const heldFile = await replayedFile(deps, idem, c.get('project'), idem.replayOf(held));
-        return c.json(toFileObject(heldFile));
-      }
-      return c.json(toFileObject(record));
-    } catch (err) {
-      await upload.file?.writer.abort();
-      throw err;
+    } finally {
+      release();
     }
   });
 
@@ -192,10 +199,13 @@ function parseExpiresAfter(fields: Map<string, string>): number | null {
   const secondsText = fields.get('expires_after[seconds]');
   if (anchor === undefined && secondsText === undefined) return null;
   if (anchor !== 'created_at') {
-    throw badRequest(`Invalid value: '${anchor ?? ''}'. Supported values are: 'created_at'.`, {
-      param: 'expires_after.anchor',
-      wireCode: 'invalid_value',
-    });
+    throw badRequest(
+      `Invalid value: '${truncateEcho(anchor ?? '')}'. Supported values are: 'created_at'.`,
+      {
+        param: 'expires_after.anchor',
+        wireCode: 'invalid_value',
+      },
+    );
   }
   const seconds = Number(secondsText);
   if (

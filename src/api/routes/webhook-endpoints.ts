@@ -32,7 +32,7 @@ export function webhookEndpointsRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
 
   app.post('/', async (c) => {
-    const { value } = await readJsonBody(c.req.raw, deps.limits.maxJsonBodyBytes);
+    const { value } = await readJsonBody(c.req.raw, deps.limits.maxJsonBodyBytes, deps.bodies);
     const { url, events } = await parseEndpoint(deps, value);
     const endpoint: WebhookEndpointRecord = {
       id: newWebhookEndpointId(),

@@ -19,8 +19,9 @@ export async function createFsBlobStore(
 ): Promise<BlobStore> {
   const blobDir = join(root, 'blobs');
   const spoolDir = join(root, 'spool');
-  await mkdir(blobDir, { recursive: true });
-  await mkdir(spoolDir, { recursive: true });
+  // File contents are every project's data: folders 0700, files 0600 (owner only).
+  await mkdir(blobDir, { recursive: true, mode: 0o700 });
+  await mkdir(spoolDir, { recursive: true, mode: 0o700 });
   const tmpDir = await freshTmpDir(join(root, 'tmp'), opts.shared === true);
   const pathOf = (key: string): string => {
     // Keys are our own ids; refusing anything else keeps a path from ever leaving the folder.
@@ -48,7 +49,7 @@ export async function createFsBlobStore(
 }
 
 async function createWriter(finalPath: string, tmpPath: string, dir: string): Promise<BlobWriter> {
-  const stream = createWriteStream(tmpPath, { flags: 'wx' });
+  const stream = createWriteStream(tmpPath, { flags: 'wx', mode: 0o600 });
   await once(stream, 'open');
   return {
     stream,
@@ -95,16 +96,16 @@ const STALE_TMP_MS = 24 * 3600_000;
 async function freshTmpDir(tmpRoot: string, shared: boolean): Promise<string> {
   if (!shared) {
     await rm(tmpRoot, { recursive: true, force: true });
-    await mkdir(tmpRoot, { recursive: true });
+    await mkdir(tmpRoot, { recursive: true, mode: 0o700 });
     return tmpRoot;
   }
-  await mkdir(tmpRoot, { recursive: true });
+  await mkdir(tmpRoot, { recursive: true, mode: 0o700 });
   for (const entry of await readdir(tmpRoot)) {
     const info = await stat(join(tmpRoot, entry)).catch(() => null);
     if (info && Date.now() - info.mtimeMs > STALE_TMP_MS)
       await rm(join(tmpRoot, entry), { recursive: true, force: true });
   }
   const own = join(tmpRoot, `${process.pid}-${randomBytes(6).toString('hex')}`);
-  await mkdir(own, { recursive: true });
+  await mkdir(own, { recursive: true, mode: 0o700 });
   return own;
 }

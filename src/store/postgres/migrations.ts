@@ -10,6 +10,7 @@ const MIGRATIONS: readonly string[] = [
   CREATE TABLE api_keys (
     key_hash TEXT PRIMARY KEY,
     project TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'member',
     created_at_ms BIGINT NOT NULL
   );
   CREATE TABLE files (

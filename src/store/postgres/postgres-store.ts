@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { BatchError, BatchListQuery } from '../../protocol/batch.ts';
 import type { FileListQuery } from '../../protocol/file.ts';
-import type { BatchRecord, FileRecord } from '../../domain/records.ts';
+import type { BatchRecord, FileRecord, KeyGrant } from '../../domain/records.ts';
 import { AppError } from '../../domain/app-error.ts';
 import { cancelEffect } from '../../domain/batch-state.ts';
 import { batchToRow, rowToBatch, type BatchRow } from '../batch-row.ts';
@@ -50,13 +50,27 @@ export async function createPostgresStore(
     hasApiKeys: async () => (await one(`SELECT 1 FROM api_keys LIMIT 1`, [])) !== undefined,
     insertApiKey: async (key) => {
       await pool.query(
-        `INSERT INTO api_keys (key_hash, project, created_at_ms) VALUES ($1, $2, $3)`,
-        [key.key_hash, key.project, key.created_at_ms],
+        `INSERT INTO api_keys (key_hash, project, role, created_at_ms) VALUES ($1, $2, $3, $4)`,
+        [key.key_hash, key.project, key.role, key.created_at_ms],
       );
     },
-    projectForKeyHash: async (hash) =>
-      (await one<{ project: string }>(`SELECT project FROM api_keys WHERE key_hash = $1`, [hash]))
-        ?.project ?? null,
+    keyByHash: async (hash) =>
+      (await one<KeyGrant>(`SELECT project, role FROM api_keys WHERE key_hash = $1`, [hash])) ??
+      null,
+    projectUsage: async (project) => {
+      const row = await one<{ batches: number; files: number; bytes: number }>(
+        `SELECT
+           (SELECT COUNT(*) FROM batches WHERE project = $1 AND status IN ${RUNNING}) AS batches,
+           (SELECT COUNT(*) FROM files WHERE project = $1) AS files,
+           (SELECT COALESCE(SUM(bytes), 0) FROM files WHERE project = $1) AS bytes`,
+        [project],
+      );
+      return {
+        activeBatches: row?.batches ?? 0,
+        files: row?.files ?? 0,
+        fileBytes: row?.bytes ?? 0,
+      };
+    },
 
     insertFile: async (file, key) => insertOnce(pool, key, (tx) => insertFileRow(tx, file)),
     unneededBlobs: async (ids) => {

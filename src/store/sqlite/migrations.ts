@@ -198,6 +198,10 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_ms) WHERE state = 'pending';
   CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, delivery_id);
   `,
+  // Keys gain a role: 'admin' keys see every project's scheduler state on /admin.
+  `
+  ALTER TABLE api_keys ADD COLUMN role TEXT NOT NULL DEFAULT 'member';
+  `,
 ];
 
 /** Brings the database to the newest schema, one transaction per step. */
