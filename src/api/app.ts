@@ -6,6 +6,7 @@ import { adminRoutes } from './routes/admin.ts';
 import { errorResponse, notFoundResponse } from './error-response.ts';
 import { batchesRoutes } from './routes/batches.ts';
 import { filesRoutes } from './routes/files.ts';
+import { healthRoutes } from './routes/health.ts';
 import { passthroughRoutes } from './routes/passthrough.ts';
 
 /** The HTTP application: OpenAI's /v1 surface. Listening is the caller's business. */
@@ -18,7 +19,7 @@ export function createApp(deps: ApiDeps): Hono<ApiEnv> {
     if (!c.res.headers.has('x-request-id')) c.res.headers.set('x-request-id', newRequestId());
     c.res.headers.set('openai-version', '2020-10-01');
   });
-  app.get('/health', (c) => c.json({ status: 'ok' }));
+  app.route('/', healthRoutes(deps));
   app.use('/v1/*', authMiddleware(deps));
   app.use('/admin/*', authMiddleware(deps));
   app.route('/admin', adminRoutes(deps));

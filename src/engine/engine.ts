@@ -22,6 +22,13 @@ export interface UpstreamStatus extends UpstreamSchedulerSnapshot, DispatcherSta
   claimed: number;
 }
 
+/** What the readiness probe asks of the engine. */
+export interface EngineReadiness {
+  running: boolean;
+  /** End of the supervisor's last pass (expiry, leases, finalizing), or null before the first. */
+  lastTickMs: number | null;
+}
+
 /** What the HTTP layer may ask of the engine. */
 export interface EngineFacade {
   /** A batch was created or cancelled: look at it now rather than at the next tick. */
@@ -39,6 +46,8 @@ export interface EngineFacade {
     signal: AbortSignal,
   ): Promise<(result: SendResult) => void>;
   upstreamStatus(): UpstreamStatus[];
+  /** Whether the engine was started and not stopped, and when its supervisor last finished a pass. */
+  readiness(): EngineReadiness;
   /** Lines finished per second over the last ten seconds. */
   batchThroughput(batchId: string): number;
 }
@@ -68,6 +77,8 @@ export function createEngine(deps: EngineDeps): Engine {
   const supervisor = new Supervisor(deps, [...dispatchers.values()], recorder);
   const loops: Promise<void>[] = [];
   let lastStatusLogMs = 0;
+  let started = false;
+  let lastTickMs: number | null = null;
 
   const upstreamStatus = (): UpstreamStatus[] =>
     [...dispatchers.values()].map((d) => ({
@@ -90,6 +101,7 @@ export function createEngine(deps: EngineDeps): Engine {
     while (!controller.signal.aborted) {
       try {
         await supervisor.tick();
+        lastTickMs = deps.clock.nowMs();
         logStatus();
       } catch (err) {
         deps.logger.error({ err: coerceError(err).message }, 'supervisor tick failed');
@@ -123,6 +135,7 @@ export function createEngine(deps: EngineDeps): Engine {
           'requeued lines left in flight by the previous run',
         );
       await supervisor.removeStaleSpools();
+      started = true;
       loops.push(supervise(), ...[...dispatchers.values()].map((d) => d.run(controller.signal)));
     },
     // Idempotent: serve stops the engine at the signal, and runtime.close() stops it again.
@@ -138,6 +151,7 @@ export function createEngine(deps: EngineDeps): Engine {
       return dispatcher.admitRealtime(model, body, signal);
     },
     upstreamStatus,
+    readiness: () => ({ running: started && !controller.signal.aborted, lastTickMs }),
     batchThroughput: (batchId) => meter.rate(batchId, deps.clock.nowMs()),
   };
 }

@@ -43,6 +43,9 @@ export type FinalStatus = 'completed' | 'expired' | 'cancelled';
  * none is ever held open across an upstream call (design.md invariant 3).
  */
 export interface Store {
+  /** Answers when the database does (readiness probe); throws when it cannot be read. */
+  ping(): Promise<void>;
+
   // -- API keys and projects
   hasApiKeys(): Promise<boolean>;
   insertApiKey(key: { key_hash: string; project: string; created_at_ms: number }): Promise<void>;

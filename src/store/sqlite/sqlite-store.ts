@@ -41,6 +41,9 @@ export function createSqliteStore(path: string): Store {
   const getBatchRow = (id: string) => q.batchById.get(id) as BatchRow | undefined;
 
   const store: Store = {
+    ping: async () => {
+      statement(db, `SELECT 1 FROM batches LIMIT 1`).get();
+    },
     hasApiKeys: async () => statement(db, `SELECT 1 FROM api_keys LIMIT 1`).get() !== undefined,
     insertApiKey: async (key) => {
       statement(
