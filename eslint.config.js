@@ -82,6 +82,18 @@ export default tseslint.config(
               'api/ may use domain/, protocol/, lib/, the store interface and the engine facade',
             ),
             layer(
+              'metrics',
+              [
+                'domain',
+                'protocol',
+                'lib',
+                'store/store.ts',
+                'providers/provider.ts',
+                'engine/engine.ts',
+              ],
+              'metrics/ reads the store interface, the engine facade and wraps upstreams',
+            ),
+            layer(
               'sdk',
               ['protocol', 'lib', 'domain/line-validation.ts'],
               'the SDK may import only protocol/, lib/ and the line validator',

@@ -13,6 +13,7 @@ import { acquirePidLock } from './lib/pid-lock.ts';
 import { createOpenAiCompatible } from './providers/openai-compatible.ts';
 import type { UpstreamRegistry } from './providers/provider.ts';
 import { createUpstreamRegistry } from './providers/upstream-registry.ts';
+import { createServerMetrics } from './metrics/server-metrics.ts';
 import { createFsBlobStore } from './store/blobs/fs-blob-store.ts';
 import { createSqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/store.ts';
@@ -37,8 +38,12 @@ export async function createServerRuntime(
   const releaseLock = acquirePidLock(join(config.dataDir, 'server.pid'));
   const store = createSqliteStore(join(config.dataDir, 'openbatch.db'));
   const blobs = await createFsBlobStore(config.dataDir);
+  const metrics = createServerMetrics(() => clock.nowMs());
   const upstreams = createUpstreamRegistry(
-    config.upstreams.map((u) => ({ upstream: buildUpstream(u, config, clock), models: u.models })),
+    config.upstreams.map((u) => ({
+      upstream: metrics.instrument(buildUpstream(u, config, clock)),
+      models: u.models,
+    })),
   );
   const { limits, engine: e } = config;
   const engine = createEngine({
@@ -87,7 +92,9 @@ export async function createServerRuntime(
       maxBatchFileBytes: limits.maxBatchFileBytes,
       maxJsonBodyBytes: limits.maxJsonBodyBytes,
     },
+    metrics,
   });
+  metrics.watch({ store, engine });
   await engine.start();
   return {
     app,

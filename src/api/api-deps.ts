@@ -15,6 +15,12 @@ export interface UploadLimits {
   maxJsonBodyBytes: number;
 }
 
+/** The Prometheus exposition /metrics serves (built in compose.ts from src/metrics/). */
+export interface MetricsEndpoint {
+  readonly contentType: string;
+  render(): Promise<string>;
+}
+
 /** Everything the HTTP layer needs, built once in compose.ts. */
 export interface ApiDeps {
   store: Store;
@@ -26,9 +32,13 @@ export interface ApiDeps {
   /** Keys from configuration: sha256 hex of the key → project. */
   staticKeys: ReadonlyMap<string, string>;
   limits: UploadLimits;
+  metrics: MetricsEndpoint;
 }
 
-/** Hono variables set by the auth middleware. */
+/**
+ * Hono variables set by the auth middleware: the caller's project, and whether the caller may see
+ * every project (dashboard, /metrics). Open mode (no keys, loopback only) is admin.
+ */
 export interface ApiEnv {
-  Variables: { project: string };
+  Variables: { project: string; admin: boolean };
 }

@@ -7,6 +7,7 @@ import { errorResponse, notFoundResponse } from './error-response.ts';
 import { batchesRoutes } from './routes/batches.ts';
 import { filesRoutes } from './routes/files.ts';
 import { healthRoutes } from './routes/health.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { passthroughRoutes } from './routes/passthrough.ts';
 
 /** The HTTP application: OpenAI's /v1 surface. Listening is the caller's business. */
@@ -20,6 +21,7 @@ export function createApp(deps: ApiDeps): Hono<ApiEnv> {
     c.res.headers.set('openai-version', '2020-10-01');
   });
   app.route('/', healthRoutes(deps));
+  app.route('/', metricsRoutes(deps));
   app.use('/v1/*', authMiddleware(deps));
   app.use('/admin/*', authMiddleware(deps));
   app.route('/admin', adminRoutes(deps));

@@ -8,6 +8,7 @@ import type {
   FileRecord,
   ItemOutcome,
   UnrunChunk,
+  UsageTotals,
 } from '../domain/records.ts';
 
 /** A run of validated lines ready to become a durable chunk (its lines stay in the input file). */
@@ -33,6 +34,16 @@ export interface LeaseSweep {
   revoked: ChunkLease[];
   /** Lines quarantined as poison. */
   poisoned: number;
+}
+
+/** Batches of one status across every project, summed (metrics). */
+export interface BatchStatusTotals {
+  status: string;
+  batches: number;
+  total: number;
+  completed: number;
+  failed: number;
+  usage: UsageTotals;
 }
 
 /** How a batch ends when its items are all terminal. */
@@ -167,6 +178,12 @@ export interface Store {
       suspectDelayMs: number;
     },
   ): Promise<LeaseSweep>;
+
+  // -- observability (metrics, dashboard)
+  /** Every project's batches grouped by status, with their counts and usage summed. */
+  batchTotals(): Promise<BatchStatusTotals[]>;
+  /** Lines in chunks waiting to be claimed, per upstream (a chunk given back counts whole). */
+  queuedLines(): Promise<{ upstream: string; lines: number }[]>;
 
   close(): Promise<void>;
 }

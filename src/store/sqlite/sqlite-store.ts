@@ -4,7 +4,7 @@ import type { BatchError, BatchListQuery } from '../../protocol/batch.ts';
 import type { FileListQuery } from '../../protocol/file.ts';
 import type { BatchRecord, FileRecord } from '../../domain/records.ts';
 import { cancelEffect } from '../../domain/batch-state.ts';
-import type { FinalStatus, Store } from '../store.ts';
+import type { BatchStatusTotals, FinalStatus, Store } from '../store.ts';
 import { batchToRow, rowToBatch, type BatchRow } from './batch-row.ts';
 import { SqliteChunkQueue } from './chunk-queue.ts';
 import { ChunkStatements } from './chunk-rows.ts';
@@ -132,12 +132,44 @@ export function createSqliteStore(path: string): Store {
       await walSync.sync();
     },
     releaseLeases: async (nowMs, opts) => sweeper.sweep(nowMs, opts),
+    batchTotals: async () => batchTotals(db),
+    queuedLines: async () =>
+      statement(
+        db,
+        `SELECT upstream, SUM(line_count) AS lines FROM chunks
+         WHERE state IN ('pending', 'queued') GROUP BY upstream`,
+      ).all() as { upstream: string; lines: number }[],
     close: async () => {
       await walSync.close();
       db.close();
     },
   };
   return store;
+}
+
+function batchTotals(db: Database): BatchStatusTotals[] {
+  const rows = statement(
+    db,
+    `SELECT status, COUNT(*) AS batches, SUM(total) AS total, SUM(completed) AS completed,
+       SUM(failed) AS failed, SUM(input_tokens) AS input_tokens, SUM(cached_tokens) AS cached_tokens,
+       SUM(output_tokens) AS output_tokens, SUM(reasoning_tokens) AS reasoning_tokens,
+       SUM(total_tokens) AS total_tokens
+     FROM batches GROUP BY status`,
+  ).all() as (Omit<BatchStatusTotals, 'usage'> & Record<string, number>)[];
+  return rows.map((r) => ({
+    status: r.status,
+    batches: r.batches,
+    total: r.total,
+    completed: r.completed,
+    failed: r.failed,
+    usage: {
+      input_tokens: r.input_tokens!,
+      cached_tokens: r.cached_tokens!,
+      output_tokens: r.output_tokens!,
+      reasoning_tokens: r.reasoning_tokens!,
+      total_tokens: r.total_tokens!,
+    },
+  }));
 }
 
 function insertFileRow(db: Database, file: FileRecord): void {
