@@ -5,6 +5,7 @@ import { createApp } from './api/app.ts';
 import type { ApiEnv } from './api/api-deps.ts';
 import { hashApiKey } from './api/auth.ts';
 import type { Config, UpstreamConfig } from './config/config.ts';
+import { withStatusLog } from './engine/batch-status-log.ts';
 import { createEngine, type Engine } from './engine/engine.ts';
 import { DEFAULT_RETRY_POLICY } from './engine/retry-policy.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
@@ -36,7 +37,7 @@ export async function createServerRuntime(
 ): Promise<ServerRuntime> {
   mkdirSync(config.dataDir, { recursive: true });
   const releaseLock = acquirePidLock(join(config.dataDir, 'server.pid'));
-  const store = createSqliteStore(join(config.dataDir, 'openbatch.db'));
+  const store = withStatusLog(createSqliteStore(join(config.dataDir, 'openbatch.db')), logger);
   const blobs = await createFsBlobStore(config.dataDir);
   const metrics = createServerMetrics(() => clock.nowMs());
   const upstreams = createUpstreamRegistry(

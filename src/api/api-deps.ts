@@ -37,8 +37,9 @@ export interface ApiDeps {
 
 /**
  * Hono variables set by the auth middleware: the caller's project, and whether the caller may see
- * every project (dashboard, /metrics). Open mode (no keys, loopback only) is admin.
+ * every project (dashboard, /metrics). Open mode (no keys, loopback only) is admin. `requestId`
+ * is set for every request first, so log lines and the x-request-id header agree.
  */
 export interface ApiEnv {
-  Variables: { project: string; admin: boolean };
+  Variables: { project: string; admin: boolean; requestId: string };
 }

@@ -14,10 +14,12 @@ import { passthroughRoutes } from './routes/passthrough.ts';
 export function createApp(deps: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   app.use('*', async (c, next) => {
+    const requestId = newRequestId();
+    c.set('requestId', requestId);
     await next();
     // Set after the handler so raw Responses (downloads, passthrough) carry them too; an
     // upstream's own x-request-id is kept.
-    if (!c.res.headers.has('x-request-id')) c.res.headers.set('x-request-id', newRequestId());
+    if (!c.res.headers.has('x-request-id')) c.res.headers.set('x-request-id', requestId);
     c.res.headers.set('openai-version', '2020-10-01');
   });
   app.route('/', healthRoutes(deps));

@@ -60,6 +60,8 @@ export interface Config {
   /** Port for the built-in simulator started when no upstream is configured (0 = any free port). */
   simulatorPort: number;
   logLevel: string;
+  /** `json` lines, `pretty` for people, or `auto`: pretty when stderr is a terminal. */
+  logFormat: LogFormat;
   /** Longest a client request (an upload included) may take before the socket is closed. */
   requestTimeoutMs: number;
   limits: {
@@ -85,8 +87,12 @@ export interface Config {
 }
 
 /** Flags given on the command line; they win over the environment and the file. */
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 export interface CliOverrides {
   host?: string | undefined;
+  logFormat?: string | undefined;
   port?: string | number | undefined;
   dataDir?: string | undefined;
   config?: string | undefined;
@@ -167,6 +173,7 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
     allowPublicWithoutKeys: env.OPENBATCH_ALLOW_PUBLIC_WITHOUT_KEYS === '1',
     simulatorPort: num('OPENBATCH_SIMULATOR_PORT', 0),
     logLevel: env.OPENBATCH_LOG_LEVEL ?? 'info',
+    logFormat: parseLogFormat(cli.logFormat ?? env.OPENBATCH_LOG_FORMAT ?? 'auto'),
     requestTimeoutMs: num('OPENBATCH_HTTP_REQUEST_TIMEOUT_MS', 600_000),
     limits: {
       maxFileBytes: num('OPENBATCH_MAX_FILE_BYTES', l.maxFileBytes ?? 512 * 1024 * 1024),
@@ -283,4 +290,9 @@ function parseApiKeys(value: string | undefined): Map<string, string> {
     else keys.set(entry, 'default');
   }
   return keys;
+}
+
+function parseLogFormat(value: string): LogFormat {
+  if ((LOG_FORMATS as readonly string[]).includes(value)) return value as LogFormat;
+  throw new Error(`log format must be one of ${LOG_FORMATS.join(', ')} (got '${value}')`);
 }

@@ -9,6 +9,7 @@ import {
   type SendResult,
   type UpstreamSchedulerSnapshot,
 } from './limiter/upstream-scheduler.ts';
+import { LimiterChangeLog } from './limiter-change-log.ts';
 import { ResultRecorder } from './result-recorder.ts';
 import { validateRetryPolicy } from './retry-policy.ts';
 import { SUSPECT_DELAY_MS, Supervisor } from './supervisor.ts';
@@ -77,6 +78,7 @@ export function createEngine(deps: EngineDeps): Engine {
   const supervisor = new Supervisor(deps, [...dispatchers.values()], recorder);
   const loops: Promise<void>[] = [];
   let lastStatusLogMs = 0;
+  const limiterLog = new LimiterChangeLog(deps.logger);
   let started = false;
   let lastTickMs: number | null = null;
 
@@ -102,6 +104,7 @@ export function createEngine(deps: EngineDeps): Engine {
       try {
         await supervisor.tick();
         lastTickMs = deps.clock.nowMs();
+        limiterLog.observe([...dispatchers.values()].map((d) => d.scheduler.snapshot()));
         logStatus();
       } catch (err) {
         deps.logger.error({ err: coerceError(err).message }, 'supervisor tick failed');

@@ -6,7 +6,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import OpenAI from 'openai';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { createServerRuntime, type ServerRuntime } from '../../src/compose.ts';
-import { silentLogger } from '../../src/lib/logger.ts';
+import { silentLogger, type Logger } from '../../src/lib/logger.ts';
 import {
   createSimulator,
   type Simulator,
@@ -37,6 +37,8 @@ export interface TestServerOptions {
   dataDir?: string;
   /** Reuse a running simulator. */
   existingSim?: Simulator;
+  /** Where the server logs. @default silent */
+  logger?: Logger;
 }
 
 const FAST_ENGINE = {
@@ -62,7 +64,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     writeFileSync(configPath, JSON.stringify(opts.configFile).replaceAll('SIM', simUrl));
   }
   const config = loadConfig({ dataDir, port: 0, config: configPath }, env);
-  const runtime = await createServerRuntime(config, silentLogger);
+  const runtime = await createServerRuntime(config, opts.logger ?? silentLogger);
   const server: ServerType = serve({ fetch: runtime.app.fetch, hostname: '127.0.0.1', port: 0 });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const { port } = server.address() as AddressInfo;

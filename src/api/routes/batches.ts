@@ -31,6 +31,18 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
     const nowMs = deps.clock.nowMs();
     const batch = newBatchRecord(params, project, nowMs);
     await deps.store.insertBatch(batch);
+    deps.logger.info(
+      {
+        event: 'batch.created',
+        request_id: c.get('requestId'),
+        project,
+        batch_id: batch.id,
+        input_file_id: batch.input_file_id,
+        endpoint: batch.endpoint,
+        completion_window: batch.completion_window,
+      },
+      'batch created',
+    );
     deps.engine.notify();
     return c.json(toBatchObject(batch));
   });
@@ -54,6 +66,16 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
     if (cancelEffect(batch.status) === 'conflict') {
       throw new AppError('conflict', `Cannot cancel a batch with status '${batch.status}'.`);
     }
+    deps.logger.info(
+      {
+        event: 'batch.cancel',
+        request_id: c.get('requestId'),
+        project: batch.project,
+        batch_id: batch.id,
+        status: batch.status,
+      },
+      'batch cancel requested',
+    );
     if (batch.status === 'cancelling') deps.engine.cancelled(batch.id);
     else deps.engine.notify();
     return c.json(toBatchObject(batch));

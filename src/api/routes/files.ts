@@ -36,6 +36,18 @@ export function filesRoutes(deps: ApiDeps): Hono<ApiEnv> {
       const record = checkUpload(deps, upload, id, c.get('project'));
       record.bytes = await upload.file!.writer.commit();
       await deps.store.insertFile(record);
+      deps.logger.info(
+        {
+          event: 'file.uploaded',
+          request_id: c.get('requestId'),
+          project: record.project,
+          file_id: record.id,
+          purpose: record.purpose,
+          filename: record.filename,
+          bytes: record.bytes,
+        },
+        'file uploaded',
+      );
       return c.json(toFileObject(record));
     } catch (err) {
       await upload.file?.writer.abort();
