@@ -6,6 +6,7 @@ import type { ApiEnv } from './api/api-deps.ts';
 import { hashApiKey } from './api/auth.ts';
 import type { Config, UpstreamConfig } from './config/config.ts';
 import { withStatusLog } from './engine/batch-status-log.ts';
+import type { KeyGrant } from './domain/records.ts';
 import { createEngine, type Engine } from './engine/engine.ts';
 import { DEFAULT_RETRY_POLICY } from './engine/retry-policy.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
@@ -77,9 +78,7 @@ export async function createServerRuntime(
       scheduling: new Map(config.upstreams.map((u) => [u.name, u.scheduling])),
     },
   });
-  const staticKeys = new Map(
-    [...config.apiKeys].map(([key, project]) => [hashApiKey(key), project]),
-  );
+  const staticKeys = new Map([...config.apiKeys].map(([key, grant]) => [hashApiKey(key), grant]));
   const app = createApp({
     store,
     blobs,
@@ -128,13 +127,13 @@ function buildUpstream(u: UpstreamConfig, config: Config, clock: Clock) {
 export async function storeApiKey(
   dataDir: string,
   keyHash: string,
-  project: string,
+  grant: KeyGrant,
   nowMs: number,
 ): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
   const store = createSqliteStore(join(dataDir, 'openbatch.db'));
   try {
-    await store.insertApiKey({ key_hash: keyHash, project, created_at_ms: nowMs });
+    await store.insertApiKey({ key_hash: keyHash, ...grant, created_at_ms: nowMs });
   } finally {
     await store.close();
   }

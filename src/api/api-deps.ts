@@ -1,3 +1,4 @@
+import type { KeyGrant, KeyRole } from '../domain/records.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { UpstreamRegistry } from '../providers/provider.ts';
@@ -29,17 +30,17 @@ export interface ApiDeps {
   engine: EngineFacade;
   clock: Clock;
   logger: Logger;
-  /** Keys from configuration: sha256 hex of the key → project. */
-  staticKeys: ReadonlyMap<string, string>;
+  /** Keys from configuration: sha256 hex of the key → its project and role. */
+  staticKeys: ReadonlyMap<string, KeyGrant>;
   limits: UploadLimits;
   metrics: MetricsEndpoint;
 }
 
 /**
- * Hono variables set by the auth middleware: the caller's project, and whether the caller may see
- * every project (dashboard, /metrics). Open mode (no keys, loopback only) is admin. `requestId`
- * is set for every request first, so log lines and the x-request-id header agree.
+ * Hono variables set by the auth middleware: the caller's project and its key's role (an admin
+ * sees every project: dashboard, /metrics; open mode, loopback only, is admin). `requestId` is
+ * set for every request first, so log lines and the x-request-id header agree.
  */
 export interface ApiEnv {
-  Variables: { project: string; admin: boolean; requestId: string };
+  Variables: { project: string; role: KeyRole; requestId: string };
 }

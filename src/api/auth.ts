@@ -13,7 +13,7 @@ const NO_KEY =
 
 /** Stops callers that are not admins (keys mode without an admin key). */
 export const requireAdmin: MiddlewareHandler<ApiEnv> = async (c, next) => {
-  if (!c.get('admin'))
+  if (c.get('role') !== 'admin')
     throw new AppError('forbidden', 'This needs an admin key (openbatch keys create --admin).');
   return next();
 };
@@ -31,8 +31,9 @@ export function authMiddleware(deps: ApiDeps): MiddlewareHandler<ApiEnv> {
   return async (c, next) => {
     const keyed = deps.staticKeys.size > 0 || (await deps.store.hasApiKeys());
     if (!keyed) {
+      // Open mode serves one person on loopback: the operator, who sees everything.
       c.set('project', DEFAULT_PROJECT);
-      c.set('admin', true);
+      c.set('role', 'admin');
       return next();
     }
     const header = c.req.header('authorization') ?? '';
@@ -40,18 +41,16 @@ export function authMiddleware(deps: ApiDeps): MiddlewareHandler<ApiEnv> {
     if (!match?.[1]) throw new AppError('unauthenticated', NO_KEY);
     const key = match[1];
     const hash = hashApiKey(key);
-    const project = deps.staticKeys.get(hash) ?? (await deps.store.projectForKeyHash(hash));
-    if (!project) {
+    const grant = deps.staticKeys.get(hash) ?? (await deps.store.keyByHash(hash));
+    if (!grant) {
       throw new AppError(
         'unauthenticated',
         `Incorrect API key provided: ${maskKey(key)}. You can create an API key with 'openbatch keys create'.`,
         { wireCode: 'invalid_api_key' },
       );
     }
-    c.set('project', project);
-    // SEAM (issue 14, key roles): an admin key sees every project. Until keys carry a role, a
-    // key sees only its own project.
-    c.set('admin', false);
+    c.set('project', grant.project);
+    c.set('role', grant.role);
     return next();
   };
 }

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import busboy from 'busboy';
 import { AppError, badRequest } from '../domain/app-error.ts';
+import { MAX_NAME_CHARS, truncateEcho } from '../domain/echo-limits.ts';
 import type { BlobStore, BlobWriter } from '../store/blobs/blob-store.ts';
 
 const SNIFF_BYTES = 64 * 1024;
@@ -33,7 +34,7 @@ export async function receiveUpload(
 ): Promise<ReceivedUpload> {
   if (!contentType.toLowerCase().startsWith('multipart/form-data') || body === null) {
     throw badRequest(
-      `Invalid Content-Type header (${contentType || 'none'}), expected multipart/form-data.`,
+      `Invalid Content-Type header (${truncateEcho(contentType || 'none')}), expected multipart/form-data.`,
     );
   }
   let parser: busboy.Busboy;
@@ -88,7 +89,8 @@ async function writeFilePart(
   const sniffer = new HeadSniffer();
   result.file = {
     writer,
-    filename: filename || 'unknown_file',
+    // Stored and echoed in every listing: kept to a name's length.
+    filename: (filename || 'unknown_file').slice(0, MAX_NAME_CHARS),
     bytes: 0,
     truncated: false,
     head: '',

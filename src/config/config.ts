@@ -9,6 +9,7 @@ import {
   type SchedulingInput,
   type SchedulingSettings,
 } from '../domain/scheduling-settings.ts';
+import type { KeyGrant } from '../domain/records.ts';
 
 /** One upstream, as configured (the key already read from its environment variable). */
 export interface UpstreamConfig {
@@ -53,8 +54,8 @@ export interface Config {
   port: number;
   dataDir: string;
   upstreams: UpstreamConfig[];
-  /** Static API keys: the key → its project. */
-  apiKeys: Map<string, string>;
+  /** Static API keys: the key → its project and role. */
+  apiKeys: Map<string, KeyGrant>;
   /** Serve a non-loopback address without API keys (only when explicitly asked). */
   allowPublicWithoutKeys: boolean;
   /** Port for the built-in simulator started when no upstream is configured (0 = any free port). */
@@ -278,16 +279,29 @@ function envAdaptive(value: string | undefined): AdaptiveMode | undefined {
   return mode;
 }
 
-/** `OPENBATCH_API_KEYS=key1:projectA,key2:projectB` (a key without a project joins `default`). */
-function parseApiKeys(value: string | undefined): Map<string, string> {
-  const keys = new Map<string, string>();
+/** Static keys shorter than this are refused: a guessable key is no key. */
+export const MIN_STATIC_KEY_CHARS = 16;
+
+/**
+ * `OPENBATCH_API_KEYS=key1:projectA,key2:projectB:admin` (a key without a project joins
+ * `default`; `:admin` gives the key the admin role).
+ */
+function parseApiKeys(value: string | undefined): Map<string, KeyGrant> {
+  const keys = new Map<string, KeyGrant>();
   for (const entry of (value ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)) {
-    const at = entry.lastIndexOf(':');
-    if (at > 0) keys.set(entry.slice(0, at), entry.slice(at + 1));
-    else keys.set(entry, 'default');
+    const admin = entry.endsWith(':admin') && entry.split(':').length >= 3;
+    const rest = admin ? entry.slice(0, -':admin'.length) : entry;
+    const at = rest.lastIndexOf(':');
+    const key = at > 0 ? rest.slice(0, at) : rest;
+    const project = at > 0 ? rest.slice(at + 1) : 'default';
+    if (key.length < MIN_STATIC_KEY_CHARS)
+      throw new Error(
+        `OPENBATCH_API_KEYS: every key must be at least ${MIN_STATIC_KEY_CHARS} characters (one is ${key.length})`,
+      );
+    keys.set(key, { project, role: admin ? 'admin' : 'member' });
   }
   return keys;
 }

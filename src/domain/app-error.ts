@@ -1,3 +1,5 @@
+import { truncateEcho } from './echo-limits.ts';
+
 /** Stable error codes; the HTTP layer maps each to a status in one place (api/error-response.ts). */
 export const APP_ERROR_CODES = [
   'invalid_request',
@@ -37,7 +39,9 @@ export const badRequest = (message: string, details?: AppErrorDetails): AppError
   new AppError('invalid_request', message, details);
 
 export const fileNotFound = (id: string): AppError =>
-  new AppError('not_found', `No such File object: ${id}`, { param: 'id' });
+  new AppError('not_found', `No such File object: ${truncateEcho(id)}`, { param: 'id' });
 
 export const batchNotFound = (id: string): AppError =>
-  new AppError('not_found', `No batch found with id '${id}'.`, { wireCode: 'batch_not_found' });
+  new AppError('not_found', `No batch found with id '${truncateEcho(id)}'.`, {
+    wireCode: 'batch_not_found',
+  });

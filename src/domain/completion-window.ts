@@ -1,3 +1,4 @@
+import { truncateEcho } from './echo-limits.ts';
 import { badRequest } from './app-error.ts';
 
 const MIN_WINDOW_MS = 10_000;
@@ -20,7 +21,7 @@ export function parseCompletionWindowMs(value: unknown): number {
 
 function invalidWindow(value: unknown) {
   return badRequest(
-    `Invalid value: '${String(value)}'. Supported values are: '24h' (or, on openbatch, a duration from '10s' to '168h' such as '30m' or '2h').`,
+    `Invalid value: '${truncateEcho(String(value))}'. Supported values are: '24h' (or, on openbatch, a duration from '10s' to '168h' such as '30m' or '2h').`,
     { param: 'completion_window', wireCode: 'invalid_value' },
   );
 }

@@ -2,6 +2,7 @@ import { BATCH_ENDPOINTS, isBatchEndpoint, type BatchEndpoint } from '../protoco
 import { EXPIRES_AFTER_MAX_SECONDS, EXPIRES_AFTER_MIN_SECONDS } from '../protocol/file.ts';
 import { badRequest } from './app-error.ts';
 import { parseCompletionWindowMs } from './completion-window.ts';
+import { isIdShaped, MAX_NAME_CHARS, truncateEcho } from './echo-limits.ts';
 
 /** A create-batch request after the synchronous checks. */
 export interface CreateBatchParams {
@@ -29,9 +30,16 @@ export function parseCreateBatchParams(body: unknown): CreateBatchParams {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw unparsableBody();
   const input = body as Record<string, unknown>;
   for (const key of Object.keys(input)) {
-    if (!KNOWN_KEYS.has(key)) throw badRequest(`Unrecognized request argument supplied: ${key}`);
+    if (!KNOWN_KEYS.has(key))
+      throw badRequest(`Unrecognized request argument supplied: ${truncateEcho(key)}`);
   }
   const input_file_id = requiredString(input, 'input_file_id');
+  if (!isIdShaped(input_file_id)) {
+    throw badRequest(
+      `Invalid 'input_file_id': expected a file id (letters, digits, '-' or '_', at most ${MAX_NAME_CHARS} characters).`,
+      { param: 'input_file_id', wireCode: 'invalid_value' },
+    );
+  }
   const endpoint = requiredString(input, 'endpoint');
   if (!isBatchEndpoint(endpoint)) throw invalidEndpoint(endpoint);
   const completion_window = requiredString(input, 'completion_window');
@@ -66,10 +74,13 @@ function requiredString(input: Record<string, unknown>, key: string): string {
 function invalidEndpoint(value: string) {
   const list = BATCH_ENDPOINTS.map((e) => `'${e}'`);
   const supported = `${list.slice(0, -1).join(', ')}, and ${list.at(-1)}`;
-  return badRequest(`Invalid value: '${value}'. Supported values are: ${supported}.`, {
-    param: 'endpoint',
-    wireCode: 'invalid_value',
-  });
+  return badRequest(
+    `Invalid value: '${truncateEcho(value)}'. Supported values are: ${supported}.`,
+    {
+      param: 'endpoint',
+      wireCode: 'invalid_value',
+    },
+  );
 }
 
 /** OpenAI's wording for a JSON type mismatch ("expected a string, but got an array instead"). */
@@ -126,10 +137,13 @@ function parseOutputExpiry(value: unknown): number | null {
   }
   const { anchor, seconds } = value as Record<string, unknown>;
   if (anchor !== 'created_at') {
-    throw badRequest(`Invalid value: '${String(anchor)}'. Supported values are: 'created_at'.`, {
-      param: 'output_expires_after.anchor',
-      wireCode: 'invalid_value',
-    });
+    throw badRequest(
+      `Invalid value: '${truncateEcho(String(anchor))}'. Supported values are: 'created_at'.`,
+      {
+        param: 'output_expires_after.anchor',
+        wireCode: 'invalid_value',
+      },
+    );
   }
   if (
     typeof seconds !== 'number' ||

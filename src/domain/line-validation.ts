@@ -1,6 +1,7 @@
 import type { BatchError } from '../protocol/batch.ts';
 import { ENDPOINT_LABELS, type BatchEndpoint } from '../protocol/endpoints.ts';
 import { jsonNestingDepth } from '../lib/json-depth.ts';
+import { MAX_NAME_CHARS, truncateEcho } from './echo-limits.ts';
 
 /** Limits that keep one hostile line from hurting anything downstream. */
 export interface LineLimits {
@@ -46,6 +47,44 @@ export const FORBIDDEN_BODY_KEYS = [
   'custom_llm_provider',
   'deployment_id',
 ] as const;
+
+/** Compared without case, `_` or `-`, so `API_BASE`, `apiBase` and `api-base` are refused too. */
+const normalizeKey = (key: string): string => key.toLowerCase().replace(/[_-]/g, '');
+const FORBIDDEN_NORMALIZED = new Set<string>(FORBIDDEN_BODY_KEYS.map(normalizeKey));
+/**
+ * Fields whose content is the model's input or a schema (a tool may well take an `api_key`
+ * argument): never read as options by an upstream, so not searched. Every other object in the
+ * body is (LiteLLM-style proxies honour `extra_body`, `metadata`, `litellm_params`, …).
+ */
+const CONTENT_KEYS = new Set([
+  'messages',
+  'input',
+  'prompt',
+  'instructions',
+  'tools',
+  'functions',
+  'tool_choice',
+  'function_call',
+  'response_format',
+  'text',
+  'prediction',
+]);
+
+/**
+ * Path (`api_base`, `extra_body.API_BASE`) of the first field that would pick an upstream or
+ * credentials, at the top of the body or nested in its option objects; null when there is none.
+ */
+export function forbiddenBodyPath(body: Record<string, unknown>, depth = 0): string | null {
+  for (const [key, value] of Object.entries(body)) {
+    if (FORBIDDEN_NORMALIZED.has(normalizeKey(key))) return truncateEcho(key);
+    if (depth === 0 && CONTENT_KEYS.has(key)) continue;
+    if (depth < 8 && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      const inner = forbiddenBodyPath(value as Record<string, unknown>, depth + 1);
+      if (inner !== null) return `${truncateEcho(key)}.${inner}`;
+    }
+  }
+  return null;
+}
 
 const REQUIRED_BODY_FIELD: Record<BatchEndpoint, { key: string; label: string }> = {
   '/v1/chat/completions': { key: 'messages', label: 'Messages' },
@@ -134,8 +173,8 @@ function validateBody(
   ctx: LineContext,
   fail: Fail,
 ): LineVerdict {
-  const forbidden = FORBIDDEN_BODY_KEYS.find((key) => key in body);
-  if (forbidden) {
+  const forbidden = forbiddenBodyPath(body);
+  if (forbidden !== null) {
     return fail(
       'invalid_request',
       `The body parameter '${forbidden}' is not allowed: the upstream is chosen by the server.`,
@@ -152,6 +191,13 @@ function validateBody(
   const model = requestModel(ctx.endpoint, body);
   if (typeof model !== 'string' || model.length === 0) {
     return fail('invalid_request', 'Model parameter is required.', 'body.model');
+  }
+  if (model.length > MAX_NAME_CHARS) {
+    return fail(
+      'invalid_request',
+      `The model name is too long: at most ${MAX_NAME_CHARS} characters.`,
+      'body.model',
+    );
   }
   const required = REQUIRED_BODY_FIELD[ctx.endpoint];
   const hasRequired =

@@ -158,3 +158,12 @@ export interface UnrunChunk {
   /** For a poisoned line: why it failed. */
   last_error: string | null;
 }
+
+/** What an API key may do: `admin` keys also see every project's scheduler state. */
+export type KeyRole = 'admin' | 'member';
+
+/** What a request's key grants: its project and role. */
+export interface KeyGrant {
+  project: string;
+  role: KeyRole;
+}

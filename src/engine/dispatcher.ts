@@ -268,7 +268,7 @@ export class Dispatcher {
     ) {
       const item = this.#claimed.at(i)!;
       if (bytes > 0 && bytes + item.body.length > IN_FLIGHT_BYTES) break;
-      const admission = this.scheduler.tryAdmit(item.model, item.body);
+      const admission = this.scheduler.tryAdmit(item.model, item.body, item);
       if ('waitMs' in admission) {
         waitMs = Math.min(waitMs, Math.max(1, admission.waitMs));
         i++;

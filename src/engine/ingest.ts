@@ -1,4 +1,5 @@
 import type { BatchError } from '../protocol/batch.ts';
+import { BatchErrorList } from '../domain/batch-errors.ts';
 import { isBatchEndpoint } from '../protocol/endpoints.ts';
 import { readJsonlLines } from '../lib/jsonl-lines.ts';
 import type { BatchRecord } from '../domain/records.ts';
@@ -15,7 +16,7 @@ const QUEUE_CHUNKS = 500;
 const DEADLINE_BUCKET_MS = 60_000;
 
 interface IngestState {
-  errors: BatchError[];
+  errors: BatchErrorList;
   /** The chunk being filled, and finished chunks not yet stored. */
   open: NewChunk | null;
   pending: NewChunk[];
@@ -51,7 +52,7 @@ export async function ingestBatch(deps: EngineDeps, batch: BatchRecord): Promise
     limits: deps.options.limits,
     routeModel: (m) => deps.upstreams.resolve(m)?.name ?? null,
   });
-  const errors = summaryErrors(deps, state);
+  const errors = state.errors.toList(fileErrors(deps, state));
   if (errors.length > 0) {
     await store.markFailed(batch.id, errors, clock.nowMs());
     return;
@@ -80,7 +81,7 @@ async function scanFile(
   ctx: LineContext,
 ): Promise<IngestState> {
   const state: IngestState = {
-    errors: [],
+    errors: new BatchErrorList(),
     open: null,
     pending: [],
     customIds: new CustomIdIndex(),
@@ -116,7 +117,6 @@ async function scanFile(
     stream.destroy();
   }
   if (state.customIds.hasCandidates) await findDuplicates(deps, batch, ctx, state);
-  state.errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
   return state;
 }
 
@@ -199,9 +199,9 @@ export function deadlineBucketMs(expiresAtMs: number): number {
 }
 
 /** File-level errors, reported after the per-line ones. */
-function summaryErrors(deps: EngineDeps, state: IngestState): BatchError[] {
+function fileErrors(deps: EngineDeps, state: IngestState): BatchError[] {
   const { maxLines, maxEmbeddingInputs } = deps.options.limits;
-  const errors = [...state.errors];
+  const errors: BatchError[] = [];
   if (state.tooMany) {
     errors.push({
       code: 'too_many_tasks',

@@ -24,7 +24,24 @@ export interface ModelTokenizer {
   count(text: string): number;
   /** Tokens of a plain-text chat, template included. */
   countChat(messages: readonly { role: string; content: string }[]): number;
+  /**
+   * A tokenizer for one request that counts at most `exactChars` characters exactly (each text
+   * at most SAMPLE_CHARS) and extrapolates the rest from what it counted: bounded work whatever
+   * the request's size, for the scheduler's admission path.
+   */
+  sampling(exactChars: number): ModelTokenizer;
 }
+
+/**
+ * BPE is quadratic in the length of one pre-token (a run of one character is one pre-token), so
+ * text is counted in pieces of at most this many characters, cut where a run of spaces starts (a
+ * pre-token boundary in every encoding here, so the sum is exact) or, in a run with no space, hard.
+ */
+const PIECE_CHARS = 256;
+/** A sampled text is counted exactly up to here; the rest is extrapolated from this prefix. */
+const SAMPLE_CHARS = 2_048;
+/** Tokens per character assumed before anything was counted (English runs ~0.25). */
+const FALLBACK_TOKENS_PER_CHAR = 0.3;
 
 const KNOWN =
   /^(gpt-|o\d|chatgpt-|codex-|text-embedding-|omni-moderation|text-moderation|davinci|babbage)/;
@@ -86,17 +103,60 @@ function buildTokenizer(name: EncodingName, template: TemplateModel): ModelToken
   // Special-token text inside user content is counted as ordinary text, as the API does
   // (gpt-tokenizer's default would throw on a line that merely mentions `<|endoftext|>`).
   const options = { disallowedSpecial: new Set<string>() };
-  const count = (text: string): number => (text === '' ? 0 : encoding.countTokens(text, options));
+  const exact = (text: string): number => {
+    let total = 0;
+    for (let at = 0; at < text.length;) {
+      const end = pieceEnd(text, at);
+      total += encoding.countTokens(text.slice(at, end), options);
+      at = end;
+    }
+    return total;
+  };
   // encodeChat encodes each role and content on its own between special tokens, so a chat's
   // count is a sum: the template's fixed tokens are measured once here, and the scheduler's hot
   // path counts with countTokens, about 4× cheaper than building encodeChat's token array.
   const priming = encoding.encodeChat([], template).length;
   const perMessage =
-    encoding.encodeChat([{ role: 'user', content: '' }], template).length - priming - count('user');
-  return {
+    encoding.encodeChat([{ role: 'user', content: '' }], template).length - priming - exact('user');
+  const withCount = (count: (text: string) => number): ModelTokenizer => ({
     encoding: name,
     count,
     countChat: (messages) =>
       messages.reduce((n, m) => n + perMessage + count(m.role) + count(m.content), priming),
+    sampling: (exactChars) => withCount(samplingCount(exact, exactChars)),
+  });
+  return withCount(exact);
+}
+
+/** Where the piece starting at `at` ends (see PIECE_CHARS). */
+function pieceEnd(text: string, at: number): number {
+  const limit = at + PIECE_CHARS;
+  if (limit >= text.length) return text.length;
+  for (let i = limit; i > at + 1; i--) {
+    if (text.charCodeAt(i) === 32 && text.charCodeAt(i - 1) !== 32) return i;
+  }
+  // No space to cut at: never split a surrogate pair.
+  const code = text.charCodeAt(limit);
+  return code >= 0xdc00 && code <= 0xdfff ? limit + 1 : limit;
+}
+
+/** A count that spends at most `exactChars` characters of exact counting, then extrapolates. */
+function samplingCount(exact: (text: string) => number, exactChars: number) {
+  let left = exactChars;
+  let countedChars = 0;
+  let countedTokens = 0;
+  return (text: string): number => {
+    if (text === '') return 0;
+    const sampleChars = Math.min(text.length, SAMPLE_CHARS, left);
+    if (sampleChars === 0) {
+      const rate = countedChars > 0 ? countedTokens / countedChars : FALLBACK_TOKENS_PER_CHAR;
+      return Math.ceil(text.length * rate);
+    }
+    const sample = sampleChars === text.length ? text : text.slice(0, sampleChars);
+    const tokens = exact(sample);
+    left -= sampleChars;
+    countedChars += sampleChars;
+    countedTokens += tokens;
+    return sampleChars === text.length ? tokens : Math.ceil((tokens * text.length) / sampleChars);
   };
 }

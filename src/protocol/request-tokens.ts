@@ -31,6 +31,11 @@ export interface CountOptions {
   endpoint?: string | undefined;
   /** Output bound assumed for a chat or responses body that sets none. */
   defaultMaxTokens: number;
+  /**
+   * Characters counted exactly at most; the rest is extrapolated (ModelTokenizer.sampling), so
+   * the work is bounded whatever the body's size. @default no bound (every character counted)
+   */
+  exactChars?: number | undefined;
 }
 
 type Body = Record<string, unknown>;
@@ -45,9 +50,10 @@ interface Tally {
  */
 export function countRequestTokens(
   body: Body,
-  tk: ModelTokenizer,
+  tokenizer: ModelTokenizer,
   options: CountOptions,
 ): RequestTokens {
+  const tk = options.exactChars === undefined ? tokenizer : tokenizer.sampling(options.exactChars);
   const n = typeof body.n === 'number' && body.n > 0 ? body.n : 1;
   const bound = (...keys: string[]): { maxOutput: number; assumedMaxOutput: boolean } => {
     const value = keys.map((k) => body[k]).find((v) => typeof v === 'number' && v >= 0);

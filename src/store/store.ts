@@ -7,6 +7,8 @@ import type {
   ClaimedChunk,
   FileRecord,
   ItemOutcome,
+  KeyGrant,
+  KeyRole,
   UnrunChunk,
   UsageTotals,
 } from '../domain/records.ts';
@@ -59,8 +61,14 @@ export interface Store {
 
   // -- API keys and projects
   hasApiKeys(): Promise<boolean>;
-  insertApiKey(key: { key_hash: string; project: string; created_at_ms: number }): Promise<void>;
-  projectForKeyHash(keyHash: string): Promise<string | null>;
+  insertApiKey(key: {
+    key_hash: string;
+    project: string;
+    role: KeyRole;
+    created_at_ms: number;
+  }): Promise<void>;
+  /** The project and role of a key, by its hash; null for an unknown key. */
+  keyByHash(keyHash: string): Promise<KeyGrant | null>;
 
   // -- files
   insertFile(file: FileRecord): Promise<void>;

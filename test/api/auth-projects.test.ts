@@ -29,9 +29,11 @@ describe('API keys and project isolation (OPENBATCH_API_KEYS)', () => {
   let beta: OpenAI;
 
   beforeAll(async () => {
-    t = await startTestServer({ env: { OPENBATCH_API_KEYS: 'key-a:alpha,key-b:beta' } });
-    alpha = t.clientWithKey('key-a');
-    beta = t.clientWithKey('key-b');
+    t = await startTestServer({
+      env: { OPENBATCH_API_KEYS: 'key-a-0123456789abcd:alpha,key-b-0123456789abcd:beta' },
+    });
+    alpha = t.clientWithKey('key-a-0123456789abcd');
+    beta = t.clientWithKey('key-b-0123456789abcd');
   });
   afterAll(async () => t.close());
 
@@ -81,7 +83,7 @@ describe('API keys and project isolation (OPENBATCH_API_KEYS)', () => {
     expect(text).not.toContain(wrongKey);
     expect(text).not.toContain('0123456789abcdef');
     // A configured key of the wrong case is still wrong.
-    await expect(t.clientWithKey('KEY-A').files.list()).rejects.toBeInstanceOf(
+    await expect(t.clientWithKey('KEY-A-0123456789ABCD').files.list()).rejects.toBeInstanceOf(
       OpenAI.AuthenticationError,
     );
   });

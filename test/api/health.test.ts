@@ -11,7 +11,7 @@ const origin = (s: TestServer): string => s.baseURL.replace(/\/v1$/, '');
 
 describe('health probes', () => {
   it('/healthz and /readyz answer 200 without a key while the engine runs', async () => {
-    server = await startTestServer({ env: { OPENBATCH_API_KEYS: 'secret-key:team' } });
+    server = await startTestServer({ env: { OPENBATCH_API_KEYS: 'secret-key-0123456789:team' } });
     const healthz = await fetch(`${origin(server)}/healthz`);
     expect(healthz.status).toBe(200);
     expect(await healthz.json()).toEqual({ status: 'ok' });

@@ -99,16 +99,23 @@ describe('/metrics', () => {
     expect(sample(text, 'openbatch_lines_total{outcome="cancelled"}')).toBeGreaterThan(0);
   });
 
-  it('with keys, answers 401 without one and 403 to a project key', async () => {
-    server = await startTestServer({ env: { OPENBATCH_API_KEYS: 'team-key-1234:team' } });
+  it('with keys, answers 401 without one, 403 to a project key and 200 to an admin key', async () => {
+    server = await startTestServer({
+      env: { OPENBATCH_API_KEYS: 'team-key-0123456789:team,ops-key-0123456789:ops:admin' },
+    });
     expect((await fetch(metricsUrl(server))).status).toBe(401);
     const asProject = await fetch(metricsUrl(server), {
-      headers: { authorization: 'Bearer team-key-1234' },
+      headers: { authorization: 'Bearer team-key-0123456789' },
     });
     expect(asProject.status).toBe(403);
     expect(((await asProject.json()) as { error: { message: string } }).error.message).toContain(
       '--admin',
     );
+    const asAdmin = await fetch(metricsUrl(server), {
+      headers: { authorization: 'Bearer ops-key-0123456789' },
+    });
+    expect(asAdmin.status).toBe(200);
+    expect(await asAdmin.text()).toContain('openbatch_batches');
   });
 });
 

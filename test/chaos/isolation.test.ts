@@ -45,9 +45,11 @@ describe('isolation matrix (projects alpha and beta)', () => {
   let inputContent = '';
 
   beforeAll(async () => {
-    t = await startTestServer({ env: { OPENBATCH_API_KEYS: 'ka:alpha,kb:beta' } });
-    alpha = t.clientWithKey('ka');
-    beta = t.clientWithKey('kb');
+    t = await startTestServer({
+      env: { OPENBATCH_API_KEYS: 'key-alpha-0123456789:alpha,key-beta-0123456789:beta' },
+    });
+    alpha = t.clientWithKey('key-alpha-0123456789');
+    beta = t.clientWithKey('key-beta-0123456789');
     inputContent = jsonlOf([
       taggedLine('iso-ok-1'),
       taggedLine('iso-ok-2'),

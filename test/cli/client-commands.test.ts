@@ -72,7 +72,7 @@ describe('client commands: help, --json and one-line failures', () => {
   const missing = join(dir, 'nope.jsonl');
   beforeAll(async () => {
     t = await startTestServer();
-    keyed = await startTestServer({ env: { OPENBATCH_API_KEYS: 'right-key:team' } });
+    keyed = await startTestServer({ env: { OPENBATCH_API_KEYS: 'right-key-0123456789:team' } });
   });
   afterAll(async () => {
     await t.close();
@@ -201,7 +201,10 @@ describe('client commands: help, --json and one-line failures', () => {
     );
     const ok = captureIo();
     expect(
-      await runSubmit({ ...flags, apiKey: 'right-key', input: good(), json: true }, ok.io),
+      await runSubmit(
+        { ...flags, apiKey: 'right-key-0123456789', input: good(), json: true },
+        ok.io,
+      ),
     ).toBe(0);
     const job = JSON.parse(ok.stdout()).job_id as string;
     const status = captureIo();

@@ -161,6 +161,34 @@ describe('openbatch keys create', () => {
     }
   });
 
+  it('--admin creates a key that sees every upstream key on /admin; a member key does not', async () => {
+    const dataDir = freshDir();
+    const make = async (args: string[]) => {
+      const res = await runCli(['keys', 'create', ...args, '--data-dir', dataDir]);
+      expect(res.code).toBe(0);
+      return res.stdout.trim();
+    };
+    const adminKey = await make(['--project', 'ops', '--admin']);
+    const memberKey = await make(['--project', 'team']);
+    const t = await startTestServer({ dataDir });
+    try {
+      await t.clientWithKey(memberKey).chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'hi' }],
+      });
+      const scheduler = async (key: string) => {
+        const res = await fetch(t.baseURL.replace(/\/v1$/, '/admin/scheduler'), {
+          headers: { authorization: `Bearer ${key}` },
+        });
+        return (await res.json()) as { upstreams: { keys?: unknown[] }[] };
+      };
+      expect((await scheduler(adminKey)).upstreams[0]!.keys).toBeDefined();
+      expect((await scheduler(memberKey)).upstreams[0]!.keys).toBeUndefined();
+    } finally {
+      await t.close();
+    }
+  });
+
   it('refuses an invalid project name with a non-zero exit and stores nothing', async () => {
     const dataDir = freshDir();
     for (const project of ['has space', 'semi;colon', 'x'.repeat(65), '']) {

@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { AdaptiveConcurrency } from '../../src/engine/limiter/adaptive-concurrency.ts';
 import { GcraBucket } from '../../src/engine/limiter/gcra-bucket.ts';
 import { parseResetMs, readRateLimitHeaders } from '../../src/engine/limiter/rate-limit-headers.ts';
-import { RateLimiter } from '../../src/engine/limiter/rate-limiter.ts';
+import {
+  IDLE_KEY_MS,
+  MAX_LIMITER_KEYS,
+  RateLimiter,
+} from '../../src/engine/limiter/rate-limiter.ts';
 
 describe('GcraBucket', () => {
   it('holds one second of a per-minute limit and refills at limit/60 per second', () => {
@@ -184,5 +188,25 @@ describe('AdaptiveConcurrency (AIMD)', () => {
     expect(a.limit).toBe(7);
     for (let i = 0; i < 20; i++) a.onOverload(10_000 * (i + 2));
     expect(a.limit).toBe(2);
+  });
+});
+
+describe('RateLimiter key bounds', () => {
+  it('holds at most MAX_LIMITER_KEYS keys and forgets idle ones', () => {
+    const limiter = new RateLimiter({ rpm: 600 });
+    for (let i = 0; i < 3 * MAX_LIMITER_KEYS; i++) limiter.take(`m${i}`, 0, i);
+    expect(limiter.keyCount).toBeLessThanOrEqual(MAX_LIMITER_KEYS);
+    // The newest key survived; a listing names at most 20, newest first.
+    const listed = limiter.snapshot(3 * MAX_LIMITER_KEYS);
+    expect(listed.length).toBe(20);
+    expect(listed[0]!.key).toBe(`m${3 * MAX_LIMITER_KEYS - 1}`);
+    limiter.snapshot(3 * MAX_LIMITER_KEYS + IDLE_KEY_MS);
+    expect(limiter.keyCount).toBe(0);
+  });
+
+  it('keeps an idle key while its cooldown runs', () => {
+    const limiter = new RateLimiter({});
+    limiter.onRateLimited('m', 2 * IDLE_KEY_MS, 0);
+    expect(limiter.snapshot(IDLE_KEY_MS).map((k) => k.key)).toEqual(['m']);
   });
 });

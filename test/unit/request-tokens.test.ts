@@ -239,3 +239,45 @@ describe('tokenizer loading', () => {
     expect(files).toContain(join('protocol', 'model-tokenizer.ts'));
   });
 });
+
+describe('bounded counting', () => {
+  const prose = Array.from({ length: 400 }, (_, i) => `word${i % 37} and, "quoted" ${i}!\n`).join(
+    ' ',
+  );
+
+  it('counts long text in pieces with exactly the tokens of one call', () => {
+    expect(prose.length).toBeGreaterThan(4 * 256);
+    expect(tokenizerFor('gpt-4o').count(prose)).toBe(encodeO200k(prose).length);
+  });
+
+  it('samples at most the given characters and extrapolates the rest', () => {
+    const tk = tokenizerFor('gpt-4o');
+    const exact = tk.count('a'.repeat(2_048));
+    const sampled = tk.sampling(2_048).count('a'.repeat(1_048_576));
+    expect(sampled).toBe(Math.ceil((exact * 1_048_576) / 2_048));
+    // Once the budget is spent, other texts get the rate measured so far.
+    const budgeted = tk.sampling(100);
+    expect(budgeted.count(prose.slice(0, 100))).toBe(encodeO200k(prose.slice(0, 100)).length);
+    expect(budgeted.count('x'.repeat(1_000))).toBeGreaterThan(0);
+  });
+
+  it('estimates a waiting line once, however often admission is retried', () => {
+    const clock: Clock = { nowMs: () => 0, sleep: async () => undefined };
+    const upstream = { name: 'u', maxConcurrency: 8 } as Upstream;
+    const scheduler = new UpstreamScheduler(upstream, resolveScheduling({ tpm: 1_000 }), clock);
+    const body = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+    const item = { body };
+    const parse = JSON.parse;
+    let parses = 0;
+    JSON.parse = (...args: Parameters<typeof parse>) => {
+      parses++;
+      return parse(...args) as unknown;
+    };
+    try {
+      for (let i = 0; i < 50; i++) scheduler.tryAdmit('gpt-4o', body, item);
+    } finally {
+      JSON.parse = parse;
+    }
+    expect(parses).toBe(1);
+  });
+});

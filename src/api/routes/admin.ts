@@ -5,6 +5,9 @@ import type { ApiDeps, ApiEnv } from '../api-deps.ts';
  * GET /admin/scheduler: each upstream's limiter state (limits and their source, what is
  * available now, cooldown, concurrency limit, in flight) and the caller's running batches with
  * their current throughput. Batches are scoped to the caller's project like every other route.
+ * Limiter keys are model names and the counters sum every project's traffic, so only an admin
+ * key (or open mode, where the one caller is the operator) sees them; another key sees each
+ * upstream's name and concurrency limit, and its own batches.
  */
 export function adminRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
@@ -20,7 +23,12 @@ export function adminRoutes(deps: ApiDeps): Hono<ApiEnv> {
         request_counts: { total: b.total, completed: b.completed, failed: b.failed },
         lines_per_second: deps.engine.batchThroughput(b.id),
       }));
-    return c.json({ upstreams: deps.engine.upstreamStatus(), batches });
+    const status = deps.engine.upstreamStatus();
+    const upstreams =
+      c.get('role') === 'admin'
+        ? status
+        : status.map((u) => ({ upstream: u.upstream, concurrencyLimit: u.concurrencyLimit }));
+    return c.json({ upstreams, batches });
   });
   return app;
 }

@@ -10,6 +10,7 @@ import {
 } from '../../protocol/file.ts';
 import { toListPage } from '../../protocol/list-page.ts';
 import { badRequest, fileNotFound } from '../../domain/app-error.ts';
+import { truncateEcho } from '../../domain/echo-limits.ts';
 import { toFileObject } from '../../domain/batch-view.ts';
 import { newFileId } from '../../domain/ids.ts';
 import type { FileRecord } from '../../domain/records.ts';
@@ -162,10 +163,13 @@ function parseExpiresAfter(fields: Map<string, string>): number | null {
   const secondsText = fields.get('expires_after[seconds]');
   if (anchor === undefined && secondsText === undefined) return null;
   if (anchor !== 'created_at') {
-    throw badRequest(`Invalid value: '${anchor ?? ''}'. Supported values are: 'created_at'.`, {
-      param: 'expires_after.anchor',
-      wireCode: 'invalid_value',
-    });
+    throw badRequest(
+      `Invalid value: '${truncateEcho(anchor ?? '')}'. Supported values are: 'created_at'.`,
+      {
+        param: 'expires_after.anchor',
+        wireCode: 'invalid_value',
+      },
+    );
   }
   const seconds = Number(secondsText);
   if (

@@ -3,7 +3,8 @@ import { Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { BATCH_ENDPOINTS } from '../../protocol/endpoints.ts';
 import { AppError, badRequest } from '../../domain/app-error.ts';
-import { FORBIDDEN_BODY_KEYS } from '../../domain/line-validation.ts';
+import { MAX_NAME_CHARS } from '../../domain/echo-limits.ts';
+import { forbiddenBodyPath } from '../../domain/line-validation.ts';
 import { coerceError } from '../../lib/coerce-error.ts';
 import type { Upstream } from '../../providers/provider.ts';
 import type { ApiDeps, ApiEnv } from '../api-deps.ts';
@@ -70,14 +71,20 @@ function routeBody(
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     throw badRequest('The request body must be a JSON object.');
   const body = value as Record<string, unknown>;
-  const forbidden = FORBIDDEN_BODY_KEYS.find((key) => key in body);
-  if (forbidden)
+  const forbidden = forbiddenBodyPath(body);
+  if (forbidden !== null)
     throw badRequest(`Unrecognized request argument supplied: ${forbidden}`, { param: forbidden });
   const model = body.model ?? (isModeration ? 'omni-moderation-latest' : undefined);
   if (typeof model !== 'string' || model === '') {
     throw badRequest('you must provide a model parameter', {
       param: 'model',
       wireCode: 'missing_required_parameter',
+    });
+  }
+  if (model.length > MAX_NAME_CHARS) {
+    throw badRequest(`Invalid 'model': string too long (at most ${MAX_NAME_CHARS} characters).`, {
+      param: 'model',
+      wireCode: 'string_above_max_length',
     });
   }
   const upstream = deps.upstreams.resolve(model);

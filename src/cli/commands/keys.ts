@@ -14,13 +14,14 @@ export function registerKeys(program: Command, io: CliIo, setExit: (code: number
     .description('create an API key for a project (shown once, stored only as a hash)')
     .requiredOption('--project <name>', 'project the key belongs to')
     .option('--data-dir <dir>', 'data directory of the server (env OPENBATCH_DATA_DIR)')
-    .action(async (opts: { project: string; dataDir?: string }) =>
+    .option('--admin', "the key also sees every project's scheduler state on /admin")
+    .action(async (opts: { project: string; dataDir?: string; admin?: boolean }) =>
       setExit(await runKeysCreate(opts, io)),
     );
 }
 
 export async function runKeysCreate(
-  opts: { project: string; dataDir?: string | undefined },
+  opts: { project: string; dataDir?: string | undefined; admin?: boolean | undefined },
   io: CliIo,
 ): Promise<number> {
   if (!PROJECT_NAME.test(opts.project)) {
@@ -29,10 +30,11 @@ export async function runKeysCreate(
   }
   const dataDir = opts.dataDir ? resolve(opts.dataDir) : loadConfig({}).dataDir;
   const key = `sk-ob-${randomBytes(24).toString('base64url')}`;
-  await storeApiKey(dataDir, hashApiKey(key), opts.project, Date.now());
+  const role = opts.admin ? 'admin' : 'member';
+  await storeApiKey(dataDir, hashApiKey(key), { project: opts.project, role }, Date.now());
   io.stdout(`${key}\n`);
   io.stderr(
-    `Created an API key for project '${opts.project}'. It is shown only once: store it now.\n`,
+    `Created an ${role === 'admin' ? 'admin ' : ''}API key for project '${opts.project}'. It is shown only once: store it now.\n`,
   );
   return 0;
 }

@@ -23,6 +23,13 @@ export interface LimiterKeySnapshot {
 const MIN_RATIO = 0.25;
 const MAX_RATIO = 4;
 const RATIO_EWMA = 0.05;
+/**
+ * Keys are model names, which clients choose: state is kept for at most this many, and a key
+ * idle this long (its buckets refilled, no cooldown left) is forgotten, so a stream of made-up
+ * names cannot grow the heap.
+ */
+export const MAX_LIMITER_KEYS = 1_024;
+export const IDLE_KEY_MS = 10 * 60_000;
 
 class KeyState {
   requests: GcraBucket | null = null;
@@ -32,6 +39,7 @@ class KeyState {
   /** EWMA of real prompt tokens / estimated prompt tokens, so estimates converge to the upstream's count. */
   promptRatio = 1;
   ratioSamples = 0;
+  lastUsedMs = 0;
 }
 
 /**
@@ -42,6 +50,8 @@ export class RateLimiter {
   readonly #keys = new Map<string, KeyState>();
   readonly #configured: ConfiguredLimits;
   readonly #headroom: number;
+  /** The latest time any call was given: keys are aged against it. */
+  #nowMs = 0;
 
   /** `headroom`: share of each limit actually used (see GcraBucket). @default 1 */
   constructor(configured: ConfiguredLimits, headroom = 1) {
@@ -65,7 +75,7 @@ export class RateLimiter {
 
   /** Milliseconds until a request of `tokens` may be sent on `key` (0: now). */
   waitMs(key: string, tokens: number, nowMs: number): number {
-    const s = this.#state(key);
+    const s = this.#state(key, nowMs);
     return Math.max(
       s.cooldownUntilMs - nowMs,
       s.requests?.waitMs(1, nowMs) ?? 0,
@@ -75,7 +85,7 @@ export class RateLimiter {
   }
 
   take(key: string, tokens: number, nowMs: number): void {
-    const s = this.#state(key);
+    const s = this.#state(key, nowMs);
     s.requests?.take(1, nowMs);
     s.tokens?.take(tokens, nowMs);
   }
@@ -93,7 +103,7 @@ export class RateLimiter {
     nowMs: number,
     chargeUsage: boolean,
   ): void {
-    const s = this.#state(key);
+    const s = this.#state(key, nowMs);
     if (actual && reserved.rawPrompt > 0 && actual.prompt > 0) {
       const sample = Math.min(MAX_RATIO, Math.max(MIN_RATIO, actual.prompt / reserved.rawPrompt));
       // A running mean over the first samples (fast to converge), then a slow EWMA.
@@ -107,12 +117,22 @@ export class RateLimiter {
 
   /** A 429: the whole key waits until its retry-after, for every sender. */
   onRateLimited(key: string, retryAfterMs: number, nowMs: number): void {
-    const s = this.#state(key);
+    const s = this.#state(key, nowMs);
     s.cooldownUntilMs = Math.max(s.cooldownUntilMs, nowMs + retryAfterMs);
   }
 
-  snapshot(nowMs: number): LimiterKeySnapshot[] {
-    return [...this.#keys].map(([key, s]) => ({
+  /** Keys held now (at most MAX_LIMITER_KEYS). */
+  get keyCount(): number {
+    return this.#keys.size;
+  }
+
+  /** The `maxKeys` most recently used keys, newest first (idle keys are forgotten first). */
+  snapshot(nowMs: number, maxKeys = 20): LimiterKeySnapshot[] {
+    this.#prune(nowMs, MAX_LIMITER_KEYS);
+    const recent = [...this.#keys]
+      .sort(([, a], [, b]) => b.lastUsedMs - a.lastUsedMs)
+      .slice(0, maxKeys);
+    return recent.map(([key, s]) => ({
       key,
       rpm: s.requests?.limitPerMinute ?? null,
       tpm: s.tokens?.limitPerMinute ?? null,
@@ -124,16 +144,33 @@ export class RateLimiter {
     }));
   }
 
-  #state(key: string): KeyState {
+  #state(key: string, nowMs = this.#nowMs): KeyState {
+    this.#nowMs = Math.max(this.#nowMs, nowMs);
     let s = this.#keys.get(key);
     if (!s) {
+      if (this.#keys.size >= MAX_LIMITER_KEYS) this.#prune(this.#nowMs, MAX_LIMITER_KEYS - 1);
       s = new KeyState();
       if (this.#configured.rpm) s.requests = this.#bucket(this.#configured.rpm);
       if (this.#configured.tpm) s.tokens = this.#bucket(this.#configured.tpm);
       if (s.requests || s.tokens) s.source = 'config';
       this.#keys.set(key, s);
     }
+    s.lastUsedMs = this.#nowMs;
     return s;
+  }
+
+  /**
+   * Forgets keys idle for IDLE_KEY_MS with no cooldown left; then, while more than `keep` remain,
+   * the least recently used (their buckets start full again, as after a restart).
+   */
+  #prune(nowMs: number, keep: number): void {
+    for (const [key, s] of this.#keys) {
+      if (nowMs - s.lastUsedMs >= IDLE_KEY_MS && s.cooldownUntilMs <= nowMs) this.#keys.delete(key);
+    }
+    if (this.#keys.size <= keep) return;
+    const oldest = [...this.#keys].sort(([, a], [, b]) => a.lastUsedMs - b.lastUsedMs);
+    const drop = this.#keys.size - Math.floor(keep * 0.75);
+    for (const [key] of oldest.slice(0, drop)) this.#keys.delete(key);
   }
 
   /** Configuration wins for limits; headers fill the gaps and clamp what is available now. */

@@ -145,6 +145,10 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE batches ADD COLUMN reserved_output_file_id TEXT;
   ALTER TABLE batches ADD COLUMN reserved_error_file_id TEXT;
   `,
+  // Keys gain a role: 'admin' keys see every project's scheduler state on /admin.
+  `
+  ALTER TABLE api_keys ADD COLUMN role TEXT NOT NULL DEFAULT 'member';
+  `,
 ];
 
 /** Brings the database to the newest schema, one transaction per step. */

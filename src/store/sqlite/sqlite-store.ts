@@ -2,7 +2,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
 import type { BatchError, BatchListQuery } from '../../protocol/batch.ts';
 import type { FileListQuery } from '../../protocol/file.ts';
-import type { BatchRecord, FileRecord } from '../../domain/records.ts';
+import type { BatchRecord, FileRecord, KeyGrant } from '../../domain/records.ts';
 import { cancelEffect } from '../../domain/batch-state.ts';
 import type { BatchStatusTotals, FinalStatus, Store } from '../store.ts';
 import { batchToRow, rowToBatch, type BatchRow } from './batch-row.ts';
@@ -48,14 +48,12 @@ export function createSqliteStore(path: string): Store {
     insertApiKey: async (key) => {
       statement(
         db,
-        `INSERT INTO api_keys (key_hash, project, created_at_ms) VALUES (@key_hash, @project, @created_at_ms)`,
+        `INSERT INTO api_keys (key_hash, project, role, created_at_ms) VALUES (@key_hash, @project, @role, @created_at_ms)`,
       ).run(key);
     },
-    projectForKeyHash: async (hash) => {
-      const row = statement(db, `SELECT project FROM api_keys WHERE key_hash = ?`).get(hash) as
-        { project: string } | undefined;
-      return row?.project ?? null;
-    },
+    keyByHash: async (hash) =>
+      (statement(db, `SELECT project, role FROM api_keys WHERE key_hash = ?`).get(hash) as
+        KeyGrant | undefined) ?? null,
 
     insertFile: async (file) => insertFileRow(db, file),
     getFile: async (project, id) =>

@@ -43,7 +43,11 @@ export async function waitUntil(
   }
 }
 
-export function clientFor(baseURL: string, apiKey = 'chaos-key', timeoutMs = 30_000): OpenAI {
+export function clientFor(
+  baseURL: string,
+  apiKey = 'chaos-key-0123456789',
+  timeoutMs = 30_000,
+): OpenAI {
   return new OpenAI({ apiKey, baseURL, maxRetries: 0, timeout: timeoutMs });
 }
 

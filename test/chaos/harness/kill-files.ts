@@ -73,7 +73,7 @@ export function streamUpload(
         headers: {
           'content-type': `multipart/form-data; boundary=${boundary}`,
           'content-length': head.length + content.length + tail.length,
-          authorization: 'Bearer chaos-key',
+          authorization: 'Bearer chaos-key-0123456789',
         },
       },
       (res) => {
@@ -123,7 +123,7 @@ export async function runUploadKills(opts: {
   const rng = createRandom(opts.name);
   const dataDir = tempDir(opts.name);
   const servers = new Servers();
-  const env = { ...FAST_ENGINE_ENV, OPENBATCH_API_KEYS: 'chaos-key:p' };
+  const env = { ...FAST_ENGINE_ENV, OPENBATCH_API_KEYS: 'chaos-key-0123456789:p' };
   try {
     const lineText = (i: number) => JSON.stringify(taggedLine(`u-${i}`)) + '\n';
     const lines: string[] = [];
