@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
 import { createApp } from './api/app.ts';
-import type { ApiEnv } from './api/api-deps.ts';
+import type { ApiEnv, CostOf } from './api/api-deps.ts';
+import type { ModelPrice } from './sdk/pricing.ts';
 import { hashApiKey } from './api/auth.ts';
 import type { Config, UpstreamConfig } from './config/config.ts';
 import { withStatusLog } from './engine/batch-status-log.ts';
@@ -93,6 +94,7 @@ export async function createServerRuntime(
       maxJsonBodyBytes: limits.maxJsonBodyBytes,
     },
     metrics,
+    costOf: createCostOf(),
   });
   metrics.watch({ store, engine });
   await engine.start();
@@ -121,6 +123,22 @@ function buildUpstream(u: UpstreamConfig, config: Config, clock: Clock) {
     maxResponseBytes: 64 * 1024 * 1024,
     nowMs: () => clock.nowMs(),
   });
+}
+
+/**
+ * Batch cost for the dashboard from the SDK's price data, loaded on first use (a server nobody
+ * looks at never pays for the price tables) and cached per model.
+ */
+function createCostOf(): CostOf {
+  const prices = new Map<string, ModelPrice | null>();
+  return async (model, usage) => {
+    const { priceForModel, costOf } = await import('./sdk/pricing.ts');
+    if (!prices.has(model)) prices.set(model, priceForModel(model));
+    const price = prices.get(model);
+    if (!price) return null;
+    const cost = costOf(usage, price);
+    return { standard: cost.standard.total, batch: cost.batch.total };
+  };
 }
 
 /** Stores a new API key's hash for `project` in the data directory's database. */

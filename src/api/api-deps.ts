@@ -1,5 +1,6 @@
 import type { KeyGrant, KeyRole } from '../domain/records.ts';
 import type { Clock } from '../lib/clock.ts';
+import type { TokenUsage } from '../protocol/token-usage.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { UpstreamRegistry } from '../providers/provider.ts';
 import type { BlobStore } from '../store/blobs/blob-store.ts';
@@ -22,6 +23,12 @@ export interface MetricsEndpoint {
   render(): Promise<string>;
 }
 
+/** Dollars a batch's usage costs at standard and batch prices (null: price unknown). */
+export type CostOf = (
+  model: string,
+  usage: TokenUsage,
+) => Promise<{ standard: number; batch: number } | null>;
+
 /** Everything the HTTP layer needs, built once in compose.ts. */
 export interface ApiDeps {
   store: Store;
@@ -34,6 +41,7 @@ export interface ApiDeps {
   staticKeys: ReadonlyMap<string, KeyGrant>;
   limits: UploadLimits;
   metrics: MetricsEndpoint;
+  costOf: CostOf;
 }
 
 /**

@@ -6,6 +6,7 @@ import { adminRoutes } from './routes/admin.ts';
 import { errorResponse, notFoundResponse } from './error-response.ts';
 import { batchesRoutes } from './routes/batches.ts';
 import { filesRoutes } from './routes/files.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { passthroughRoutes } from './routes/passthrough.ts';
@@ -24,6 +25,7 @@ export function createApp(deps: ApiDeps): Hono<ApiEnv> {
   });
   app.route('/', healthRoutes(deps));
   app.route('/', metricsRoutes(deps));
+  app.route('/', dashboardRoutes(deps));
   app.use('/v1/*', authMiddleware(deps));
   app.use('/admin/*', authMiddleware(deps));
   app.route('/admin', adminRoutes(deps));

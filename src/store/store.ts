@@ -73,6 +73,8 @@ export interface Store {
   // -- files
   insertFile(file: FileRecord): Promise<void>;
   getFile(project: string, id: string): Promise<FileRecord | null>;
+  /** A file of any project (admin views only). */
+  getFileById(id: string): Promise<FileRecord | null>;
   listFiles(project: string, query: FileListQuery): Promise<FileRecord[]>;
   deleteFile(project: string, id: string): Promise<boolean>;
   /** True while a batch that has not ended reads this file (its lines stay in the blob). */
@@ -190,6 +192,10 @@ export interface Store {
   // -- observability (metrics, dashboard)
   /** Every project's batches grouped by status, with their counts and usage summed. */
   batchTotals(): Promise<BatchStatusTotals[]>;
+  /** Newest batches first, of one project or (null) of every project. */
+  recentBatches(project: string | null, limit: number): Promise<BatchRecord[]>;
+  /** Newest files first, of one project or (null) of every project. */
+  recentFiles(project: string | null, limit: number): Promise<FileRecord[]>;
   /** Lines in chunks waiting to be claimed, per upstream (a chunk given back counts whole). */
   queuedLines(): Promise<{ upstream: string; lines: number }[]>;
 

@@ -68,6 +68,8 @@ describe('the packed package in another project', () => {
     expect(tarballFiles).toContain('dist/sdk/index.js');
     expect(tarballFiles).toContain('dist/sdk/index.d.ts');
     expect(tarballFiles).toContain('dist/cli/main.js');
+    expect(tarballFiles).toContain('dashboard/index.html');
+    expect(tarballFiles).toContain('dashboard/app.js');
     expect(tarballFiles.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([]);
   });
 
@@ -142,6 +144,12 @@ describe('the packed package in another project', () => {
           }
         });
       });
+      // The installed server serves the dashboard from the package's own files.
+      const page = await fetch(baseURL.replace(/\/v1$/, '/dashboard'));
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<title>openbatch</title>');
+      const script = await fetch(baseURL.replace(/\/v1$/, '/dashboard/static/app.js'));
+      expect(script.status).toBe(200);
       writeFileSync(
         join(project, 'use.mjs'),
         `import { runBatch } from 'openbatch';\n` +

@@ -1,13 +1,13 @@
 import { Hono } from 'hono';
 import { batchListQuerySchema } from '../../protocol/batch.ts';
 import { toListPage } from '../../protocol/list-page.ts';
-import { AppError, badRequest, batchNotFound } from '../../domain/app-error.ts';
-import { cancelEffect } from '../../domain/batch-state.ts';
+import { badRequest, batchNotFound } from '../../domain/app-error.ts';
 import { toBatchObject } from '../../domain/batch-view.ts';
 import { parseCreateBatchParams } from '../../domain/create-batch-params.ts';
 import { newBatchId } from '../../domain/ids.ts';
 import { emptyUsage, type BatchRecord } from '../../domain/records.ts';
 import type { ApiDeps, ApiEnv } from '../api-deps.ts';
+import { cancelBatch } from '../batch-actions.ts';
 import { parseQuery } from '../parse-query.ts';
 import { readJsonBody } from '../read-json-body.ts';
 
@@ -60,24 +60,7 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
   });
 
   app.post('/:id/cancel', async (c) => {
-    const id = c.req.param('id');
-    const batch = await deps.store.requestCancel(c.get('project'), id, deps.clock.nowMs());
-    if (!batch) throw batchNotFound(id);
-    if (cancelEffect(batch.status) === 'conflict') {
-      throw new AppError('conflict', `Cannot cancel a batch with status '${batch.status}'.`);
-    }
-    deps.logger.info(
-      {
-        event: 'batch.cancel',
-        request_id: c.get('requestId'),
-        project: batch.project,
-        batch_id: batch.id,
-        status: batch.status,
-      },
-      'batch cancel requested',
-    );
-    if (batch.status === 'cancelling') deps.engine.cancelled(batch.id);
-    else deps.engine.notify();
+    const batch = await cancelBatch(deps, c.get('project'), c.req.param('id'), c.get('requestId'));
     return c.json(toBatchObject(batch));
   });
 

@@ -1,7 +1,5 @@
-import { Readable } from 'node:stream';
 import { Hono } from 'hono';
 import {
-  DOWNLOADABLE_PURPOSES,
   EXPIRES_AFTER_MAX_SECONDS,
   EXPIRES_AFTER_MIN_SECONDS,
   UPLOAD_PURPOSES,
@@ -15,6 +13,7 @@ import { toFileObject } from '../../domain/batch-view.ts';
 import { newFileId } from '../../domain/ids.ts';
 import type { FileRecord } from '../../domain/records.ts';
 import type { ApiDeps, ApiEnv } from '../api-deps.ts';
+import { fileDownload } from '../batch-actions.ts';
 import { receiveUpload, type ReceivedUpload } from '../multipart-upload.ts';
 import { parseQuery } from '../parse-query.ts';
 
@@ -69,18 +68,7 @@ export function filesRoutes(deps: ApiDeps): Hono<ApiEnv> {
 
   app.get('/:id/content', async (c) => {
     const file = await getOwnFile(deps, c.get('project'), c.req.param('id'));
-    if (!DOWNLOADABLE_PURPOSES.includes(file.purpose))
-      throw badRequest(`Not allowed to download files of purpose: ${file.purpose}`);
-    const stream = Readable.toWeb(deps.blobs.openRead(file.id)) as ReadableStream;
-    // Bytes, never JSON: the SDK's files.content() hands users the raw Response.
-    return new Response(stream, {
-      status: 200,
-      headers: {
-        'content-type': 'application/octet-stream',
-        'content-length': String(file.bytes),
-        'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(file.filename)}`,
-      },
-    });
+    return fileDownload(deps, file);
   });
 
   app.delete('/:id', async (c) => {

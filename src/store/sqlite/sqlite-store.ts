@@ -58,6 +58,9 @@ export function createSqliteStore(path: string): Store {
     insertFile: async (file) => insertFileRow(db, file),
     getFile: async (project, id) =>
       (q.fileInProject.get(id, project) as FileRecord | undefined) ?? null,
+    getFileById: async (id) =>
+      (statement(db, `SELECT ${FILE_COLUMNS} FROM files WHERE id = ?`).get(id) as
+        FileRecord | undefined) ?? null,
     listFiles: async (project, query) => listFiles(db, project, query),
     fileInUse: async (id) =>
       statement(
@@ -131,6 +134,25 @@ export function createSqliteStore(path: string): Store {
     },
     releaseLeases: async (nowMs, opts) => sweeper.sweep(nowMs, opts),
     batchTotals: async () => batchTotals(db),
+    recentBatches: async (project, limit) =>
+      (project === null
+        ? (statement(db, `SELECT * FROM batches ORDER BY seq DESC LIMIT ?`).all(
+            limit,
+          ) as BatchRow[])
+        : (statement(db, `SELECT * FROM batches WHERE project = ? ORDER BY seq DESC LIMIT ?`).all(
+            project,
+            limit,
+          ) as BatchRow[])
+      ).map(rowToBatch),
+    recentFiles: async (project, limit) =>
+      project === null
+        ? (statement(db, `SELECT ${FILE_COLUMNS} FROM files ORDER BY seq DESC LIMIT ?`).all(
+            limit,
+          ) as FileRecord[])
+        : (statement(
+            db,
+            `SELECT ${FILE_COLUMNS} FROM files WHERE project = ? ORDER BY seq DESC LIMIT ?`,
+          ).all(project, limit) as FileRecord[]),
     queuedLines: async () =>
       statement(
         db,
