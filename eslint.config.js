@@ -136,5 +136,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'off',
     },
   },
+  // The dashboard is browser JavaScript served as is (no TypeScript project): syntax-level rules only.
+  { files: ['dashboard/**/*.js'], ...tseslint.configs.disableTypeChecked },
   prettier,
 );

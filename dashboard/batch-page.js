@@ -1,4 +1,4 @@
-import { api, download } from './app.js';
+import { api, download } from './api.js';
 import { throughputChart } from './chart.js';
 import { fmt, h, mount, progressBar, statusBadge } from './dom.js';
 

@@ -31,7 +31,10 @@ export const fmt = {
     const units = ['KiB', 'MiB', 'GiB'];
     let v = n / 1024;
     let i = 0;
-    while (v >= 1024 && i < units.length - 1) ((v /= 1024), i++);
+    while (v >= 1024 && i < units.length - 1) {
+      v /= 1024;
+      i++;
+    }
     return `${v.toFixed(1)} ${units[i]}`;
   },
   /** 42 s, 5 min, 3 h, 2 d */

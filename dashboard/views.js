@@ -1,4 +1,4 @@
-import { download, api } from './app.js';
+import { download, api } from './api.js';
 import { fmt, h, mount, progressBar, statusBadge } from './dom.js';
 
 const th = (label, num = false) => h('th', { class: num ? 'num' : null }, label);
