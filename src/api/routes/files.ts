@@ -111,8 +111,10 @@ function checkUpload(
     });
   const limit = purpose === 'batch' ? deps.limits.maxBatchFileBytes : deps.limits.maxFileBytes;
   if (file.truncated || file.bytes > limit) throw badRequest('File is too large.');
-  if (purpose === 'batch' && !looksLikeJsonl(file.filename, file.head))
-    throw badRequest('Invalid file format for Batch API. Must be .jsonl');
+  const problem = purpose === 'batch' ? jsonlProblem(file.filename, file.head) : null;
+  // OpenAI's message first (clients match on it), then what is wrong with this file.
+  if (problem !== null)
+    throw badRequest(`Invalid file format for Batch API. Must be .jsonl${problem}`);
   const nowMs = deps.clock.nowMs();
   const expiresAfterS =
     parseExpiresAfter(upload.fields) ?? (purpose === 'batch' ? BATCH_FILE_DEFAULT_EXPIRY_S : null);
@@ -130,20 +132,22 @@ function checkUpload(
 /**
  * Like OpenAI, only the start of the file is checked at upload: a `.jsonl` name and a first
  * line that is a JSON object (or longer than we sniff). Later lines are checked by the batch.
+ * Returns what is wrong (appended to OpenAI's message; '' for the name), or null when it looks right.
  */
-function looksLikeJsonl(filename: string, head: string): boolean {
-  if (!filename.toLowerCase().endsWith('.jsonl')) return false;
+function jsonlProblem(filename: string, head: string): string | null {
+  if (!filename.toLowerCase().endsWith('.jsonl')) return '';
   const trimmed = head.replace(/^\s+/, '');
-  if (trimmed === '') return false;
+  if (trimmed === '') return ': the file holds no line.';
   const newline = trimmed.indexOf('\n');
-  if (newline === -1 && head.length >= 64 * 1024) return true;
+  if (newline === -1 && head.length >= 64 * 1024) return null;
   const first = newline === -1 ? trimmed : trimmed.slice(0, newline);
   try {
     const value: unknown = JSON.parse(first);
-    return value !== null && typeof value === 'object' && !Array.isArray(value);
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) return null;
   } catch {
-    return false;
+    // reported below
   }
+  return ': its first line is not one JSON object. Each line must hold one whole request as JSON on a single line (a request pretty-printed over several lines is not JSONL).';
 }
 
 function parseExpiresAfter(fields: Map<string, string>): number | null {
