@@ -1,9 +1,11 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runList } from '../../src/cli/commands/list.ts';
+import { runResults } from '../../src/cli/commands/results.ts';
+import { runRun } from '../../src/cli/commands/run.ts';
 import { runStatus } from '../../src/cli/commands/status.ts';
 import { runSubmit } from '../../src/cli/commands/submit.ts';
 import { fsJobStore } from '../../src/sdk/job-store.ts';
@@ -113,5 +115,76 @@ describe('--base-url without /v1', () => {
     );
     expect(code).toBe(1);
     expect(cap.stderr()).toContain(`did you mean --base-url ${open.baseURL} ?`);
+  });
+});
+
+/** No upstream in the environment either. */
+function clearUpstreams(): void {
+  for (const name of ['OPENBATCH_UPSTREAM_URL', 'OPENBATCH_CONFIG', 'OPENBATCH_UPSTREAM_API_KEY'])
+    vi.stubEnv(name, '');
+}
+
+describe('openbatch run without an upstream', () => {
+  it('offers --simulate, and --simulate runs the file against the built-in simulator', async () => {
+    clearKeys();
+    clearUpstreams();
+    const file = input();
+    const stateDir = join(dir, 'sim-state');
+    const stop = captureIo();
+    expect(await runRun({ input: file, stateDir }, stop.io)).toBe(2);
+    expect(stop.stderr()).toContain('--simulate');
+    const sim = captureIo();
+    expect(
+      await runRun({ input: file, stateDir, simulate: true, pollIntervalMs: 100 }, sim.io),
+    ).toBe(0);
+    expect(sim.stderr()).toContain('SIMULATOR');
+    expect(sim.stdout()).toContain('2 of 2 lines completed');
+  });
+});
+
+describe('result files of run and results', () => {
+  it('no empty error file by default, and `results` never overwrites what `run` wrote', async () => {
+    clearKeys();
+    clearUpstreams();
+    const file = input();
+    const stem = file.replace(/\.jsonl$/, '');
+    const run = captureIo();
+    expect(
+      await runRun(
+        { input: file, stateDir: join(dir, 'run-state'), simulate: true, pollIntervalMs: 100 },
+        run.io,
+      ),
+    ).toBe(0);
+    expect(existsSync(`${stem}.output.jsonl`)).toBe(true);
+    expect(existsSync(`${stem}.errors.jsonl`)).toBe(false);
+    expect(run.stdout()).toContain('errors: none');
+    const runOutput = readFileSync(`${stem}.output.jsonl`, 'utf8');
+
+    const jobsDir = join(dir, 'results-jobs');
+    const submit = captureIo();
+    expect(
+      await runSubmit(
+        {
+          baseUrl: open.baseURL,
+          jobsDir,
+          input: file,
+          wait: true,
+          pollIntervalMs: 100,
+          json: true,
+        },
+        submit.io,
+      ),
+    ).toBe(0);
+    const job = (await fsJobStore(jobsDir).list()).at(-1)!;
+    const results = captureIo();
+    expect(await runResults({ job: job.id, jobsDir }, results.io)).toBe(0);
+    expect(existsSync(`${stem}.${job.id}.output.jsonl`)).toBe(true);
+    expect(existsSync(`${stem}.${job.id}.errors.jsonl`)).toBe(false);
+    expect(readFileSync(`${stem}.output.jsonl`, 'utf8')).toBe(runOutput);
+
+    // Named with --errors, the error file is written even when empty.
+    const named = join(dir, 'named-errors.jsonl');
+    expect(await runResults({ job: job.id, jobsDir, errors: named }, captureIo().io)).toBe(0);
+    expect(readFileSync(named, 'utf8')).toBe('');
   });
 });
