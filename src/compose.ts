@@ -1,10 +1,12 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
 import { createApp } from './api/app.ts';
 import type { ApiEnv, CostOf } from './api/api-deps.ts';
 import type { ModelPrice } from './sdk/pricing.ts';
 import { hashApiKey } from './api/auth.ts';
+import { BodyBudget } from './api/body-budget.ts';
+import { Quotas } from './api/quotas.ts';
 import type { Config, UpstreamConfig } from './config/config.ts';
 import { withStatusLog } from './engine/batch-status-log.ts';
 import type { KeyGrant } from './domain/records.ts';
@@ -37,9 +39,10 @@ export async function createServerRuntime(
   logger: Logger,
   clock: Clock = systemClock,
 ): Promise<ServerRuntime> {
-  mkdirSync(config.dataDir, { recursive: true });
+  restrictDataDir(config.dataDir);
   const releaseLock = acquirePidLock(join(config.dataDir, 'server.pid'));
   const store = withStatusLog(createSqliteStore(join(config.dataDir, 'openbatch.db')), logger);
+  restrictDatabaseFiles(config.dataDir);
   const blobs = await createFsBlobStore(config.dataDir);
   const metrics = createServerMetrics(() => clock.nowMs());
   const upstreams = createUpstreamRegistry(
@@ -88,6 +91,9 @@ export async function createServerRuntime(
     clock,
     logger,
     staticKeys,
+    openMode: { allowedOrigins: config.allowedOrigins, allowedHosts: config.allowedHosts },
+    quotas: new Quotas(store, config.quotas),
+    bodies: new BodyBudget(config.http.maxConcurrentBodies, config.http.maxBodyBufferBytes),
     limits: {
       maxFileBytes: limits.maxFileBytes,
       maxBatchFileBytes: limits.maxBatchFileBytes,
@@ -110,6 +116,24 @@ export async function createServerRuntime(
       releaseLock();
     },
   };
+}
+
+/**
+ * The data directory holds every project's files and answers: readable by its owner only. The
+ * umask makes everything created from now on (database, blobs, spools) 0600 and folders 0700;
+ * a directory left 0755 by an older version is tightened too.
+ */
+function restrictDataDir(dataDir: string): void {
+  process.umask(0o077);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
+}
+
+function restrictDatabaseFiles(dataDir: string): void {
+  for (const name of ['openbatch.db', 'openbatch.db-wal', 'openbatch.db-shm']) {
+    const path = join(dataDir, name);
+    if (existsSync(path)) chmodSync(path, 0o600);
+  }
 }
 
 function buildUpstream(u: UpstreamConfig, config: Config, clock: Clock) {
@@ -148,8 +172,9 @@ export async function storeApiKey(
   grant: KeyGrant,
   nowMs: number,
 ): Promise<void> {
-  mkdirSync(dataDir, { recursive: true });
+  restrictDataDir(dataDir);
   const store = createSqliteStore(join(dataDir, 'openbatch.db'));
+  restrictDatabaseFiles(dataDir);
   try {
     await store.insertApiKey({ key_hash: keyHash, ...grant, created_at_ms: nowMs });
   } finally {

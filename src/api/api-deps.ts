@@ -6,6 +6,9 @@ import type { UpstreamRegistry } from '../providers/provider.ts';
 import type { BlobStore } from '../store/blobs/blob-store.ts';
 import type { Store } from '../store/store.ts';
 import type { EngineFacade } from '../engine/engine.ts';
+import type { BodyBudget } from './body-budget.ts';
+import type { OpenModePolicy } from './open-mode-guard.ts';
+import type { Quotas } from './quotas.ts';
 
 /** Upload limits (defaults are OpenAI's). */
 export interface UploadLimits {
@@ -42,6 +45,11 @@ export interface ApiDeps {
   limits: UploadLimits;
   metrics: MetricsEndpoint;
   costOf: CostOf;
+  quotas: Quotas;
+  /** JSON bodies in memory at once, server-wide. */
+  bodies: BodyBudget;
+  /** Who may call a server without keys (browser and DNS-rebinding guard). */
+  openMode: OpenModePolicy;
 }
 
 /**

@@ -11,6 +11,8 @@ const STATUS: Record<AppErrorCode, ContentfulStatusCode> = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  unsupported_media_type: 415,
+  rate_limited: 429,
   upstream_unavailable: 502,
   internal: 500,
 };
@@ -21,6 +23,8 @@ const TYPE: Record<AppErrorCode, string> = {
   forbidden: 'invalid_request_error',
   not_found: 'invalid_request_error',
   conflict: 'invalid_request_error',
+  unsupported_media_type: 'invalid_request_error',
+  rate_limited: 'rate_limit_error',
   upstream_unavailable: 'server_error',
   internal: 'server_error',
 };

@@ -57,6 +57,8 @@ export function runConfig(o: RunConfigInput): Config {
     dataDir: o.stateDir,
     upstreams,
     apiKeys: new Map(),
+    // Nothing listens: the in-process client's requests carry no Host for the browser guard.
+    allowedHosts: ['*'],
     limits: {
       ...base.limits,
       maxLines: Number.MAX_SAFE_INTEGER,

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { processIo, type CliIo } from './io.ts';
+import { readStdinLine, resolveSecretFlags } from './secret-flags.ts';
 
 type Register = (program: Command, io: CliIo, setExit: (code: number) => void) => void;
 
@@ -47,7 +48,7 @@ for (const name of wanted) {
 }
 
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(await resolveSecretFlags(process.argv, processIo, readStdinLine));
 } catch (err) {
   process.stderr.write(`openbatch: ${(err as Error).message}\n`);
   exitCode = 1;

@@ -58,6 +58,10 @@ export interface Config {
   apiKeys: Map<string, KeyGrant>;
   /** Serve a non-loopback address without API keys (only when explicitly asked). */
   allowPublicWithoutKeys: boolean;
+  /** Without keys: browser origins allowed besides the server's own. */
+  allowedOrigins: string[];
+  /** Without keys: host names allowed besides loopback ones (`*`: any). */
+  allowedHosts: string[];
   /** Port for the built-in simulator started when no upstream is configured (0 = any free port). */
   simulatorPort: number;
   logLevel: string;
@@ -65,6 +69,19 @@ export interface Config {
   logFormat: LogFormat;
   /** Longest a client request (an upload included) may take before the socket is closed. */
   requestTimeoutMs: number;
+  /** What one project may hold at once; past it, 429 (`quota_exceeded`). */
+  quotas: {
+    maxActiveBatches: number;
+    maxFiles: number;
+    maxStoredBytes: number;
+    maxConcurrentUploads: number;
+  };
+  /** Server-wide caps; past them, 429 (`server_busy`). */
+  http: {
+    maxConnections: number;
+    maxConcurrentBodies: number;
+    maxBodyBufferBytes: number;
+  };
   limits: {
     maxFileBytes: number;
     maxBatchFileBytes: number;
@@ -172,10 +189,27 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
       : envUpstreams(env),
     apiKeys: parseApiKeys(env.OPENBATCH_API_KEYS),
     allowPublicWithoutKeys: env.OPENBATCH_ALLOW_PUBLIC_WITHOUT_KEYS === '1',
+    allowedOrigins: list(env.OPENBATCH_ALLOWED_ORIGINS),
+    allowedHosts: list(env.OPENBATCH_ALLOWED_HOSTS),
     simulatorPort: num('OPENBATCH_SIMULATOR_PORT', 0),
     logLevel: env.OPENBATCH_LOG_LEVEL ?? 'info',
     logFormat: parseLogFormat(cli.logFormat ?? env.OPENBATCH_LOG_FORMAT ?? 'auto'),
-    requestTimeoutMs: num('OPENBATCH_HTTP_REQUEST_TIMEOUT_MS', 600_000),
+    requestTimeoutMs: atLeast(
+      'OPENBATCH_HTTP_REQUEST_TIMEOUT_MS',
+      num('OPENBATCH_HTTP_REQUEST_TIMEOUT_MS', 600_000),
+      1_000,
+    ),
+    quotas: {
+      maxActiveBatches: num('OPENBATCH_MAX_ACTIVE_BATCHES', 500),
+      maxFiles: num('OPENBATCH_MAX_FILES', 10_000),
+      maxStoredBytes: num('OPENBATCH_MAX_STORED_BYTES', 50 * 1024 ** 3),
+      maxConcurrentUploads: num('OPENBATCH_MAX_CONCURRENT_UPLOADS', 4),
+    },
+    http: {
+      maxConnections: num('OPENBATCH_MAX_CONNECTIONS', 1_024),
+      maxConcurrentBodies: num('OPENBATCH_MAX_CONCURRENT_BODIES', 256),
+      maxBodyBufferBytes: num('OPENBATCH_MAX_BODY_BUFFER_BYTES', 96 * 1024 * 1024),
+    },
     limits: {
       maxFileBytes: num('OPENBATCH_MAX_FILE_BYTES', l.maxFileBytes ?? 512 * 1024 * 1024),
       maxBatchFileBytes: num(
@@ -189,7 +223,11 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
       maxJsonDepth: num('OPENBATCH_MAX_JSON_DEPTH', l.maxJsonDepth ?? 64),
     },
     engine: {
-      requestTimeoutMs: num('OPENBATCH_REQUEST_TIMEOUT_MS', e.requestTimeoutMs ?? 600_000),
+      requestTimeoutMs: atLeast(
+        'OPENBATCH_REQUEST_TIMEOUT_MS',
+        num('OPENBATCH_REQUEST_TIMEOUT_MS', e.requestTimeoutMs ?? 600_000),
+        1,
+      ),
       maxAttempts: num('OPENBATCH_MAX_ATTEMPTS', e.maxAttempts ?? 5),
       retryInitialMs: num('OPENBATCH_RETRY_INITIAL_MS', e.retryInitialMs ?? 1_000),
       retryMaxMs: num('OPENBATCH_RETRY_MAX_MS', e.retryMaxMs ?? 60_000),
@@ -200,6 +238,18 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
       poisonAfter: num('OPENBATCH_POISON_AFTER', e.poisonAfter ?? 3),
     },
   });
+}
+
+const list = (value: string | undefined): string[] =>
+  (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/** A setting below `min` stops start-up with its name, rather than failing somewhere later. */
+function atLeast(name: string, value: number, min: number): number {
+  if (value < min) throw new Error(`${name}: expected at least ${min}, got ${value}`);
+  return value;
 }
 
 function parseEnvInt(name: string, value: string | undefined): number {

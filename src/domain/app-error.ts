@@ -7,6 +7,8 @@ export const APP_ERROR_CODES = [
   'forbidden',
   'not_found',
   'conflict',
+  'unsupported_media_type',
+  'rate_limited',
   'upstream_unavailable',
   'internal',
 ] as const;

@@ -48,6 +48,14 @@ export interface BatchStatusTotals {
   usage: UsageTotals;
 }
 
+/** What a project holds now (quotas). */
+export interface ProjectUsage {
+  /** Batches validating, in progress, finalizing or cancelling. */
+  activeBatches: number;
+  files: number;
+  fileBytes: number;
+}
+
 /** How a batch ends when its items are all terminal. */
 export type FinalStatus = 'completed' | 'expired' | 'cancelled';
 
@@ -69,6 +77,9 @@ export interface Store {
   }): Promise<void>;
   /** The project and role of a key, by its hash; null for an unknown key. */
   keyByHash(keyHash: string): Promise<KeyGrant | null>;
+
+  /** What a project holds now, for its quotas. */
+  projectUsage(project: string): Promise<ProjectUsage>;
 
   // -- files
   insertFile(file: FileRecord): Promise<void>;

@@ -16,9 +16,10 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
 
   app.post('/', async (c) => {
-    const { value } = await readJsonBody(c.req.raw, deps.limits.maxJsonBodyBytes);
+    const { value } = await readJsonBody(c.req.raw, deps.limits.maxJsonBodyBytes, deps.bodies);
     const params = parseCreateBatchParams(value);
     const project = c.get('project');
+    await deps.quotas.checkNewBatch(project);
     // A file of another purpose is refused now; a missing one fails the batch while validating
     // (OpenAI's newest observed behaviour, spec §4.1.3).
     const file = await deps.store.getFile(project, params.input_file_id);

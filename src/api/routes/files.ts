@@ -25,33 +25,40 @@ export function filesRoutes(deps: ApiDeps): Hono<ApiEnv> {
 
   app.post('/', async (c) => {
     const id = newFileId();
-    const upload = await receiveUpload(
-      c.req.raw.body,
-      c.req.header('content-type') ?? '',
-      deps.blobs,
-      id,
-      deps.limits.maxFileBytes,
-    );
+    const project = c.get('project');
+    const release = await deps.quotas.beginUpload(project);
     try {
-      const record = checkUpload(deps, upload, id, c.get('project'));
-      record.bytes = await upload.file!.writer.commit();
-      await deps.store.insertFile(record);
-      deps.logger.info(
-        {
-          event: 'file.uploaded',
-          request_id: c.get('requestId'),
-          project: record.project,
-          file_id: record.id,
-          purpose: record.purpose,
-          filename: record.filename,
-          bytes: record.bytes,
-        },
-        'file uploaded',
+      const upload = await receiveUpload(
+        c.req.raw.body,
+        c.req.header('content-type') ?? '',
+        deps.blobs,
+        id,
+        deps.limits.maxFileBytes,
       );
-      return c.json(toFileObject(record));
-    } catch (err) {
-      await upload.file?.writer.abort();
-      throw err;
+      try {
+        const record = checkUpload(deps, upload, id, project);
+        await deps.quotas.checkStored(project, record.bytes);
+        record.bytes = await upload.file!.writer.commit();
+        await deps.store.insertFile(record);
+        deps.logger.info(
+          {
+            event: 'file.uploaded',
+            request_id: c.get('requestId'),
+            project,
+            file_id: record.id,
+            purpose: record.purpose,
+            filename: record.filename,
+            bytes: record.bytes,
+          },
+          'file uploaded',
+        );
+        return c.json(toFileObject(record));
+      } catch (err) {
+        await upload.file?.writer.abort();
+        throw err;
+      }
+    } finally {
+      release();
     }
   });
 

@@ -19,7 +19,11 @@ export function passthroughRoutes(deps: ApiDeps): Hono<ApiEnv> {
 
   for (const endpoint of BATCH_ENDPOINTS) {
     app.post(endpoint.replace(/^\/v1/, ''), async (c) => {
-      const { text, value } = await readJsonBody(c.req.raw, deps.limits.maxJsonBodyBytes);
+      const { text, value } = await readJsonBody(
+        c.req.raw,
+        deps.limits.maxJsonBodyBytes,
+        deps.bodies,
+      );
       const { upstream, model, body } = routeBody(deps, value, endpoint === '/v1/moderations');
       const signal = c.req.raw.signal;
       // Same limits as batch traffic, ahead of it in the queue.

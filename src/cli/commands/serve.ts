@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { serve } from '@hono/node-server';
 import { loadConfig, upstreamConfig, type CliOverrides, type Config } from '../../config/config.ts';
 import { createServerRuntime } from '../../compose.ts';
+import { capConnections } from '../../lib/connection-cap.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createSimulator, type Simulator } from '../../simulator/simulator.ts';
 import { waitForShutdownSignal, type CliIo } from '../io.ts';
@@ -67,11 +68,13 @@ export async function runServe(
     hostname: config.host,
     port: config.port,
     serverOptions: {
-      headersTimeout: 30_000,
+      // Node refuses a headers timeout longer than the request timeout.
+      headersTimeout: Math.min(30_000, config.requestTimeoutMs),
       requestTimeout: config.requestTimeoutMs,
       connectionsCheckingInterval: 5_000,
     },
   });
+  capConnections(server, config.http.maxConnections);
   await new Promise<void>((resolve) => server.once('listening', resolve));
   const { port } = server.address() as AddressInfo;
   io.stdout(`openbatch listening on http://${config.host}:${port}/v1\n`);

@@ -55,6 +55,17 @@ export function createSqliteStore(path: string): Store {
       (statement(db, `SELECT project, role FROM api_keys WHERE key_hash = ?`).get(hash) as
         KeyGrant | undefined) ?? null,
 
+    projectUsage: async (project) => {
+      const batches = statement(
+        db,
+        `SELECT COUNT(*) AS n FROM batches WHERE project = ? AND status IN ('validating', 'in_progress', 'finalizing', 'cancelling')`,
+      ).get(project) as { n: number };
+      const files = statement(
+        db,
+        `SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS bytes FROM files WHERE project = ?`,
+      ).get(project) as { n: number; bytes: number };
+      return { activeBatches: batches.n, files: files.n, fileBytes: files.bytes };
+    },
     insertFile: async (file) => insertFileRow(db, file),
     getFile: async (project, id) =>
       (q.fileInProject.get(id, project) as FileRecord | undefined) ?? null,
