@@ -12,6 +12,7 @@ const CI_CHAOS = [
   'test/chaos/fuzz.test.ts',
   'test/chaos/isolation.test.ts',
   'test/chaos/canary.test.ts',
+  'test/chaos/hostile-requests.test.ts',
 ];
 
 export default defineConfig({

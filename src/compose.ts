@@ -119,12 +119,11 @@ export async function createServerRuntime(
 }
 
 /**
- * The data directory holds every project's files and answers: readable by its owner only. The
- * umask makes everything created from now on (database, blobs, spools) 0600 and folders 0700;
- * a directory left 0755 by an older version is tightened too.
+ * The data directory holds every project's files and answers: readable by its owner only
+ * (blobs and spools are created 0600 by their stores). A directory left 0755 by an older
+ * version is tightened too. No process umask: `openbatch run` writes the user's own files.
  */
 function restrictDataDir(dataDir: string): void {
-  process.umask(0o077);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   chmodSync(dataDir, 0o700);
 }

@@ -3,6 +3,9 @@ import type { UpstreamSchedulerSnapshot } from './limiter/upstream-scheduler.ts'
 
 type Change = [from: unknown, to: unknown];
 
+/** Longer limiter keys are not valid model names; remembering them would hold their memory. */
+const MAX_KEY_CHARS = 256;
+
 /** What is compared between two looks at one upstream's scheduler. */
 function fingerprint(s: UpstreamSchedulerSnapshot): Map<string, unknown> {
   const f = new Map<string, unknown>([
@@ -10,6 +13,7 @@ function fingerprint(s: UpstreamSchedulerSnapshot): Map<string, unknown> {
     ['adaptive', s.adaptive],
   ]);
   for (const k of s.keys) {
+    if (k.key.length > MAX_KEY_CHARS) continue;
     f.set(`${k.key}.rpm`, k.rpm);
     f.set(`${k.key}.tpm`, k.tpm);
     f.set(`${k.key}.source`, k.source);

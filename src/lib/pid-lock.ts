@@ -6,7 +6,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
  */
 export function acquirePidLock(path: string): () => void {
   try {
-    writeFileSync(path, String(process.pid), { flag: 'wx' });
+    writeFileSync(path, String(process.pid), { flag: 'wx', mode: 0o600 });
   } catch {
     const holder = Number(readFileSync(path, 'utf8'));
     if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) {
@@ -14,7 +14,7 @@ export function acquirePidLock(path: string): () => void {
         `another openbatch process (pid ${holder}) is using this data directory (${path})`,
       );
     }
-    writeFileSync(path, String(process.pid));
+    writeFileSync(path, String(process.pid), { mode: 0o600 });
   }
   return () => rmSync(path, { force: true });
 }

@@ -14,7 +14,9 @@ const MODEL_FIELD = /"model"\s*:\s*"((?:[^"\\]|\\.){1,200})"/;
  * the first `"model": "…"` pair, which is the top-level field in every line a client writes.
  */
 export function modelOfBody(body: string): string {
-  return MODEL_FIELD.exec(body)?.[1] ?? 'unknown';
+  const model = MODEL_FIELD.exec(body)?.[1];
+  // A copy: a regex capture may be a slice that keeps the whole body alive in the counter's labels.
+  return model === undefined ? 'unknown' : Buffer.from(model, 'utf8').toString('utf8');
 }
 
 /**

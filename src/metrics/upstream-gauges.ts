@@ -45,7 +45,7 @@ function perLimiterKey(
     collect() {
       this.reset();
       for (const u of current().upstreams)
-        for (const k of u.keys)
+        for (const k of u.keys.filter((key) => key.key.length <= 256))
           for (const kind of ['requests', 'tokens'] as const) {
             const v = value(k, kind);
             if (v !== null) this.set({ upstream: u.upstream, model: k.key, kind }, v);

@@ -37,9 +37,9 @@ export interface ModelTokenizer {
  * text is counted in pieces of at most this many characters, cut where a run of spaces starts (a
  * pre-token boundary in every encoding here, so the sum is exact) or, in a run with no space, hard.
  */
-const PIECE_CHARS = 256;
+const PIECE_CHARS = 64;
 /** A sampled text is counted exactly up to here; the rest is extrapolated from this prefix. */
-const SAMPLE_CHARS = 2_048;
+const SAMPLE_CHARS = 1_024;
 /** Tokens per character assumed before anything was counted (English runs ~0.25). */
 const FALLBACK_TOKENS_PER_CHAR = 0.3;
 

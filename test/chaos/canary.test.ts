@@ -43,13 +43,16 @@ describe('secrets canary', () => {
   it('never writes either key to logs, files, the database or HTTP answers', async () => {
     const upstreamKey = `sk-canary-upstream-${randomBytes(12).toString('hex')}`;
     const clientKey = `sk-canary-client-${randomBytes(12).toString('hex')}`;
+    const adminKey = `sk-canary-admin-${randomBytes(12).toString('hex')}`;
     sim = createSimulator({ latencyMs: 5 });
     const simUrl = (await sim.listen(0)).url;
     const proc = await servers.spawn(dataDir, {
       ...FAST_ENGINE_ENV,
       OPENBATCH_UPSTREAM_URL: `${simUrl}/v1`,
       OPENBATCH_UPSTREAM_API_KEY: upstreamKey,
-      OPENBATCH_API_KEYS: `${clientKey}:canary`,
+      OPENBATCH_API_KEYS: `${clientKey}:canary,${adminKey}:ops:admin`,
+      // The batch leaves 3 files (input, output, errors): the next upload meets the quota.
+      OPENBATCH_MAX_FILES: '3',
       OPENBATCH_LOG_LEVEL: 'debug',
       OPENBATCH_MAX_ATTEMPTS: '2',
     });
@@ -116,7 +119,8 @@ describe('secrets canary', () => {
     await http('GET', '/batches');
 
     // A batch that fails validation on a line carrying a credential as a routing field (its first
-    // error is logged, the credential never), and a batch cancelled while it runs.
+    // error is logged, the credential never), and a batch cancelled while it runs; in the admin
+    // key's project, so the member project's file quota stays for the quota check below.
     const lineSecret = `sk-canary-line-${randomBytes(12).toString('hex')}`;
     const rejected = new FormData();
     rejected.append(
@@ -135,41 +139,53 @@ describe('secrets canary', () => {
       'rejected.jsonl',
     );
     rejected.append('purpose', 'batch');
-    const rejectedFile = JSON.parse((await http('POST', '/files', rejected)).text) as {
+    const rejectedFile = JSON.parse((await http('POST', '/files', rejected, adminKey)).text) as {
       id: string;
     };
     const invalid = JSON.parse(
       (
-        await postJson('/batches', {
-          input_file_id: rejectedFile.id,
-          endpoint: '/v1/chat/completions',
-          completion_window: '24h',
-        })
+        await postJson(
+          '/batches',
+          {
+            input_file_id: rejectedFile.id,
+            endpoint: '/v1/chat/completions',
+            completion_window: '24h',
+          },
+          adminKey,
+        )
       ).text,
     ) as { id: string };
     const slowForm = new FormData();
     slowForm.append('file', new Blob([jsonlOf([taggedLine('c-slow', 'latency=5000')])]), 's.jsonl');
     slowForm.append('purpose', 'batch');
-    const slowFile = JSON.parse((await http('POST', '/files', slowForm)).text) as { id: string };
+    const slowFile = JSON.parse((await http('POST', '/files', slowForm, adminKey)).text) as {
+      id: string;
+    };
     const slow = JSON.parse(
       (
-        await postJson('/batches', {
-          input_file_id: slowFile.id,
-          endpoint: '/v1/chat/completions',
-          completion_window: '24h',
-        })
+        await postJson(
+          '/batches',
+          {
+            input_file_id: slowFile.id,
+            endpoint: '/v1/chat/completions',
+            completion_window: '24h',
+          },
+          adminKey,
+        )
       ).text,
     ) as { id: string };
     for (let i = 0; i < 100; i++) {
-      const s = JSON.parse((await http('GET', `/batches/${invalid.id}`)).text) as {
+      const s = JSON.parse(
+        (await http('GET', `/batches/${invalid.id}`, undefined, adminKey)).text,
+      ) as {
         status: string;
       };
       if (s.status === 'failed') break;
       await sleep(100);
     }
-    await http('POST', `/batches/${slow.id}/cancel`);
+    await http('POST', `/batches/${slow.id}/cancel`, undefined, adminKey);
     await http('GET', '/readyz');
-    await http('GET', '/metrics');
+    await http('GET', '/metrics', undefined, adminKey);
 
     // Passthrough: an answer, an upstream 401, embeddings, models, a stream.
     const chat = (content: string, extra: Record<string, unknown> = {}) => ({
@@ -196,6 +212,21 @@ describe('secrets canary', () => {
       '/chat/completions',
       chat('x', { api_key: 'y', api_base: 'http://127.0.0.1:1' }),
     );
+    // Keys pasted into routing fields, in case variants and nested objects, are refused unechoed.
+    await postJson('/chat/completions', chat('x', { API_KEY: upstreamKey }));
+    await postJson('/chat/completions', chat('x', { metadata: { Api_Key: clientKey } }));
+    // The new paths: /admin for a member and an admin key, a quota 429, an open-mode-only refusal
+    // that keyed mode ignores (a foreign Origin), a non-JSON body.
+    await http('GET', '/../admin/scheduler');
+    await http('GET', '/../admin/scheduler', undefined, adminKey);
+    const extra = new FormData();
+    extra.append('file', new Blob([jsonlOf([taggedLine('c-extra')])]), 'extra.jsonl');
+    extra.append('purpose', 'batch');
+    expect((await http('POST', '/files', extra)).status).toBe(429);
+    await http('GET', '/batches', undefined, clientKey, { origin: 'http://evil.example' });
+    await http('POST', '/chat/completions', JSON.stringify(chat('x')), clientKey, {
+      'content-type': 'text/plain',
+    });
 
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
@@ -207,6 +238,7 @@ describe('secrets canary', () => {
       for (const [name, secret] of [
         ['upstream key', upstreamKey],
         ['client key', clientKey],
+        ['admin key', adminKey],
       ] as const) {
         if (buf.includes(secret)) hits.push(`${name} in ${where}`);
         // Also the secret without its prefix, in case something trimmed or masked only the start.
@@ -225,6 +257,9 @@ describe('secrets canary', () => {
     );
     expect(hits).toEqual([]);
     expect(logLines).toBeGreaterThan(0);
+    // The access log saw the refused calls too (without their keys: the scan above).
+    expect(proc.output()).toMatch(/"status":401.*"msg":"request"/);
+    expect(proc.output()).toMatch(/"status":429.*"msg":"request"/);
 
     // The domain event lines were written (so the scan above covered them).
     const entries = proc
@@ -237,6 +272,7 @@ describe('secrets canary', () => {
     expect(event('file.uploaded')).toMatchObject({ project: 'canary', purpose: 'batch' });
     expect(event('batch.created', created.id)).toMatchObject({ project: 'canary' });
     expect(event('batch.created', created.id)?.request_id).toMatch(/^req_/);
+    expect(invalid.id).toMatch(/^batch_/);
     expect(event('batch.status', invalid.id)).toMatchObject({
       status: 'failed',
       first_error: { line: 2, param: 'body.api_key' },

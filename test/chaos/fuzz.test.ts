@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import fc from 'fast-check';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,7 +100,7 @@ function lineArb(id: string): fc.Arbitrary<Line> {
       arbitrary: ok(
         'proto-key',
         fc.constant(
-          `{"__proto__":{"custom_id":"x"},"custom_id":${json(id)},"method":"POST","url":"/v1/chat/completions","body":{"__proto__":{"api_base":"http://169.254.169.254"},"model":"gpt-4o-mini","messages":${json(body(id).messages)}}}`,
+          `{"__proto__":{"custom_id":"x"},"custom_id":${json(id)},"method":"POST","url":"/v1/chat/completions","body":{"__proto__":{"polluted":true},"model":"gpt-4o-mini","messages":${json(body(id).messages)}}}`,
         ),
       ),
     },
@@ -203,6 +204,51 @@ function lineArb(id: string): fc.Arbitrary<Line> {
       ),
     },
     {
+      weight: 2,
+      arbitrary: bad(
+        'routing-field-variant',
+        fc
+          .constantFrom<Record<string, unknown>>(
+            { API_BASE: 'http://127.0.0.1:1/v1' },
+            { apiKey: 'sk-x' },
+            { 'Base-URL': 'http://127.0.0.1:1/v1' },
+            { metadata: { api_base: 'http://127.0.0.1:1/v1' } },
+            { litellm_params: { nested: { Api_Key: 'sk-x' } } },
+          )
+          .map((extra) => json(request(id, { body: body(id, extra) }))),
+      ),
+    },
+    {
+      weight: 1,
+      arbitrary: bad(
+        'proto-routing-field',
+        fc.constant(
+          `{"custom_id":${json(id)},"method":"POST","url":"/v1/chat/completions","body":{"__proto__":{"api_base":"http://169.254.169.254"},"model":"gpt-4o-mini","messages":[]}}`,
+        ),
+      ),
+    },
+    {
+      weight: 1,
+      arbitrary: bad(
+        'long-model',
+        fc
+          .integer({ min: 257, max: 20_000 })
+          .map((n) => json(request(id, { body: { ...body(id), model: 'm'.repeat(n) } }))),
+      ),
+    },
+    {
+      weight: 1,
+      arbitrary: bad(
+        'inexact-long-key',
+        fc
+          .integer({ min: 100, max: 5_000 })
+          .map(
+            (n) =>
+              `{"custom_id":${json(id)},"method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-4o-mini","messages":[],"${'k'.repeat(n)}":1e400}}`,
+          ),
+      ),
+    },
+    {
       weight: 1,
       arbitrary: bad(
         'deep',
@@ -272,6 +318,26 @@ const fileArb: fc.Arbitrary<FileCase> = fc
     });
     return fc.tuple(first, ...rest).map((lines) => ({ lines, eol, finalNewline }));
   });
+
+/** POSTs with exactly these headers (fetch would not send a foreign Host); returns the status. */
+function rawPost(
+  port: string,
+  path: string,
+  headers: Record<string, string>,
+  payload: string,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port: Number(port), path, method: 'POST', headers },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
 
 function render(c: FileCase): string {
   const text = c.lines.map((l) => l.text).join(c.eol);
@@ -453,6 +519,52 @@ describe('malformed input fuzz', () => {
     const mem = memoryOf(proc.child.pid ?? 0);
     console.log(`[fuzz] server peak RSS after fuzzing: ${mem ? mib(mem.hwm) : 'n/a'}`);
   }, 120_000);
+
+  it('lists at most 50 errors with the total for a file of 150 bad lines; GET stays small', async () => {
+    const bad = (i: number) =>
+      `{"custom_id":"cap-${i}","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-4o-mini","messages":[],"${'k'.repeat(2_000)}":1e400}}`;
+    const lines = [json(request('cap-0')), ...Array.from({ length: 150 }, (_, i) => bad(i + 1))];
+    const r = await runFile(Buffer.from(lines.join('\n')));
+    const data = r.batch?.errors?.data ?? [];
+    expect(r.batch?.status).toBe('failed');
+    expect(data.length).toBeLessThanOrEqual(50);
+    expect(data.slice(0, -1).map((e) => e.line)).toEqual(
+      Array.from({ length: data.length - 1 }, (_, i) => i + 2),
+    );
+    expect(data.at(-1)).toMatchObject({ code: 'too_many_errors', line: null });
+    expect(data.at(-1)?.message).toMatch(/^150 errors in all/);
+    const res = await fetch(`${proc.baseURL}/batches/${r.batch!.id}`);
+    expect((await res.arrayBuffer()).byteLength).toBeLessThan(64 * 1024);
+    expect(sentFor('cap')).toBe(0);
+  }, 60_000);
+
+  it('open mode: every mix of Origin, Host, Sec-Fetch-Site and Content-Type gets the expected answer, never a 500', async () => {
+    const { host: own, port } = new URL(proc.baseURL);
+    const origins = [undefined, `http://${own}`, 'http://evil.example', 'null'];
+    const hosts = [own, `localhost:${port}`, 'evil.example', `127.0.0.1.nip.io:${port}`];
+    const sites = [undefined, 'none', 'same-origin', 'same-site', 'cross-site'];
+    const types = ['application/json', 'text/plain', 'application/x-www-form-urlencoded'];
+    const tally = new Map<number, number>();
+    for (const origin of origins)
+      for (const host of hosts)
+        for (const site of sites)
+          for (const type of types) {
+            const headers: Record<string, string> = { host, 'content-type': type };
+            if (origin !== undefined) headers.origin = origin;
+            if (site !== undefined) headers['sec-fetch-site'] = site;
+            const status = await rawPost(port, '/v1/chat/completions', headers, json(body('hdr')));
+            const hostOk = host === own || host.startsWith('localhost:');
+            const originOk =
+              (origin === undefined && site !== 'same-site' && site !== 'cross-site') ||
+              origin === `http://${host}`;
+            const expected = !hostOk || !originOk ? 403 : type !== 'application/json' ? 415 : 200;
+            expect(status, JSON.stringify({ origin, host, site, type })).toBe(expected);
+            tally.set(status, (tally.get(status) ?? 0) + 1);
+          }
+    console.log(`[fuzz] open-mode header mixes by status: ${JSON.stringify([...tally])}`);
+    expect(tally.get(200)).toBeGreaterThan(0);
+    expect(proc.child.exitCode).toBeNull();
+  }, 60_000);
 
   it('rejects a line that is not valid UTF-8 instead of altering its custom_id', async () => {
     // 0xff can never appear in UTF-8. Decoding it as U+FFFD silently changes the custom_id (and

@@ -252,13 +252,47 @@ describe('bounded counting', () => {
 
   it('samples at most the given characters and extrapolates the rest', () => {
     const tk = tokenizerFor('gpt-4o');
-    const exact = tk.count('a'.repeat(2_048));
-    const sampled = tk.sampling(2_048).count('a'.repeat(1_048_576));
-    expect(sampled).toBe(Math.ceil((exact * 1_048_576) / 2_048));
+    // Each text is sampled on its first 1,024 characters at most.
+    const exact = tk.count('a'.repeat(1_024));
+    const sampled = tk.sampling(4_096).count('a'.repeat(1_048_576));
+    expect(sampled).toBe(Math.ceil((exact * 1_048_576) / 1_024));
     // Once the budget is spent, other texts get the rate measured so far.
     const budgeted = tk.sampling(100);
     expect(budgeted.count(prose.slice(0, 100))).toBe(encodeO200k(prose.slice(0, 100)).length);
     expect(budgeted.count('x'.repeat(1_000))).toBeGreaterThan(0);
+  });
+
+  it('estimates a body over 64 KiB from its text, without parsing it', () => {
+    const clock: Clock = { nowMs: () => 0, sleep: async () => undefined };
+    const upstream = { name: 'u', maxConcurrency: 8 } as Upstream;
+    const scheduler = new UpstreamScheduler(upstream, resolveScheduling({ tpm: 1e12 }), clock);
+    const content = 'word '.repeat(40_000);
+    const body = JSON.stringify({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content }],
+      max_tokens: 7,
+      n: 2,
+    });
+    const parse = JSON.parse;
+    let parses = 0;
+    JSON.parse = (...args: Parameters<typeof parse>) => {
+      parses++;
+      return parse(...args) as unknown;
+    };
+    let r: ReturnType<typeof scheduler.tryAdmit>;
+    try {
+      r = scheduler.tryAdmit('gpt-4o', body, {});
+    } finally {
+      JSON.parse = parse;
+    }
+    expect(parses).toBe(0);
+    if (!('key' in r)) throw new Error('not admitted');
+    expect(r.total - r.prompt).toBe(14);
+    const exact = countRequestTokens(parse(body) as Body, tokenizerFor('gpt-4o'), {
+      defaultMaxTokens: 0,
+    }).input;
+    expect(r.rawPrompt / exact).toBeGreaterThan(0.9);
+    expect(r.rawPrompt / exact).toBeLessThan(1.2);
   });
 
   it('estimates a waiting line once, however often admission is retried', () => {

@@ -14,7 +14,16 @@ const LIMIT_HEADROOM = 0.99;
  * worst text (random CJK, no repeats) costs the tokenizer ~4 ms per 1,000 characters, so a
  * request's estimate stays within a few milliseconds of event-loop time whatever its size.
  */
-export const EXACT_TOKEN_CHARS = 2_048;
+export const EXACT_TOKEN_CHARS = 1_024;
+
+/**
+ * A line body longer than this is not parsed to be counted (parsing a megabyte stalls the loop
+ * for tens of ms on a busy machine): its text is sampled as it is, JSON syntax included (a slight
+ * overestimate), and its output bound read from the raw text.
+ */
+const PARSE_BODY_CHARS = 64 * 1024;
+const OUTPUT_BOUND = /"(max_completion_tokens|max_tokens|max_output_tokens)"\s*:\s*(\d+)/;
+const CHOICES = /"n"\s*:\s*(\d+)/;
 
 interface TokenEstimate {
   input: number;
@@ -119,6 +128,11 @@ export class UpstreamScheduler {
   #estimate(model: string, body: string | Record<string, unknown>, memo: object | null) {
     const known = memo ? this.#estimates.get(memo) : undefined;
     if (known) return known;
+    if (typeof body === 'string' && body.length > PARSE_BODY_CHARS) {
+      const estimate = this.#estimateRaw(model, body);
+      if (memo) this.#estimates.set(memo, estimate);
+      return estimate;
+    }
     const parsed = typeof body === 'string' ? (JSON.parse(body) as Record<string, unknown>) : body;
     const { input, maxOutput } = countRequestTokens(parsed, tokenizerFor(model), {
       defaultMaxTokens: this.#settings.defaultMaxTokens,
@@ -127,6 +141,14 @@ export class UpstreamScheduler {
     const estimate = { input, maxOutput };
     if (memo) this.#estimates.set(memo, estimate);
     return estimate;
+  }
+
+  /** A large body's estimate from its text (see PARSE_BODY_CHARS). */
+  #estimateRaw(model: string, body: string): TokenEstimate {
+    const input = tokenizerFor(model).sampling(EXACT_TOKEN_CHARS).count(body);
+    const n = Math.max(1, Number(CHOICES.exec(body)?.[1] ?? 1));
+    const bound = OUTPUT_BOUND.exec(body)?.[2];
+    return { input, maxOutput: (bound ? Number(bound) : this.#settings.defaultMaxTokens) * n };
   }
 
   /** Settles a reservation with the answer: refunds/charges, learns limits, adapts concurrency. */

@@ -16,10 +16,11 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
   const blobDir = join(root, 'blobs');
   const tmpDir = join(root, 'tmp');
   const spoolDir = join(root, 'spool');
-  await mkdir(blobDir, { recursive: true });
-  await mkdir(spoolDir, { recursive: true });
+  // File contents are every project's data: folders 0700, files 0600 (owner only).
+  await mkdir(blobDir, { recursive: true, mode: 0o700 });
+  await mkdir(spoolDir, { recursive: true, mode: 0o700 });
   await rm(tmpDir, { recursive: true, force: true }); // leftovers of interrupted writes
-  await mkdir(tmpDir, { recursive: true });
+  await mkdir(tmpDir, { recursive: true, mode: 0o700 });
   const pathOf = (key: string): string => {
     // Keys are our own ids; refusing anything else keeps a path from ever leaving the folder.
     if (!SAFE_KEY.test(key)) throw new Error(`invalid blob key: ${key}`);
@@ -59,7 +60,7 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
 }
 
 async function createWriter(finalPath: string, tmpPath: string, dir: string): Promise<BlobWriter> {
-  const stream = createWriteStream(tmpPath, { flags: 'wx' });
+  const stream = createWriteStream(tmpPath, { flags: 'wx', mode: 0o600 });
   await once(stream, 'open');
   return {
     stream,

@@ -29,7 +29,7 @@ export function createFsSpools(
   const handle = (key: string): Promise<FileHandle> => {
     let h = handles.get(key);
     if (!h) {
-      h = open(pathOf(key), constants.O_RDWR | constants.O_CREAT, 0o644);
+      h = open(pathOf(key), constants.O_RDWR | constants.O_CREAT, 0o600);
       handles.set(key, h);
       h.catch(() => handles.delete(key));
     }
