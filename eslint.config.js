@@ -82,6 +82,18 @@ export default tseslint.config(
               'api/ may use domain/, protocol/, lib/, the store interface and the engine facade',
             ),
             layer(
+              'metrics',
+              [
+                'domain',
+                'protocol',
+                'lib',
+                'store/store.ts',
+                'providers/provider.ts',
+                'engine/engine.ts',
+              ],
+              'metrics/ reads the store interface, the engine facade and wraps upstreams',
+            ),
+            layer(
               'sdk',
               ['protocol', 'lib', 'domain/line-validation.ts'],
               'the SDK may import only protocol/, lib/ and the line validator',
@@ -124,5 +136,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'off',
     },
   },
+  // The dashboard is browser JavaScript served as is (no TypeScript project): syntax-level rules only.
+  { files: ['dashboard/**/*.js'], ...tseslint.configs.disableTypeChecked },
   prettier,
 );

@@ -2,12 +2,14 @@ import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
 import { createApp } from './api/app.ts';
-import type { ApiEnv } from './api/api-deps.ts';
+import type { ApiEnv, CostOf } from './api/api-deps.ts';
+import type { ModelPrice } from './sdk/pricing.ts';
 import { hashApiKey } from './api/auth.ts';
 import { BodyBudget } from './api/body-budget.ts';
 import { Quotas } from './api/quotas.ts';
 import type { Config, UpstreamConfig } from './config/config.ts';
 import { WEBHOOK_EVENT_TYPES } from './domain/webhooks.ts';
+import { withStatusLog } from './engine/batch-status-log.ts';
 import type { KeyGrant } from './domain/records.ts';
 import { createEngine, type Engine } from './engine/engine.ts';
 import { WebhookOutbox } from './engine/webhook-outbox.ts';
@@ -19,6 +21,7 @@ import { createOpenAiCompatible } from './providers/openai-compatible.ts';
 import { createWebhookSender } from './providers/webhook-http.ts';
 import type { UpstreamRegistry } from './providers/provider.ts';
 import { createUpstreamRegistry } from './providers/upstream-registry.ts';
+import { createServerMetrics } from './metrics/server-metrics.ts';
 import { createFsBlobStore } from './store/blobs/fs-blob-store.ts';
 import { createPostgresStore } from './store/postgres/postgres-store.ts';
 import { createSqliteStore } from './store/sqlite/sqlite-store.ts';
@@ -42,7 +45,7 @@ export async function createServerRuntime(
 ): Promise<ServerRuntime> {
   restrictDataDir(config.dataDir);
   const releaseLock = acquirePidLock(join(config.dataDir, 'server.pid'));
-  const store = await openStore(config);
+  const store = withStatusLog(await openStore(config), logger);
   if (!store.shared) restrictDatabaseFiles(config.dataDir);
   const blobs = await createFsBlobStore(config.blobDir, { shared: store.shared });
   if (store.shared && config.blobDir === config.dataDir)
@@ -50,8 +53,12 @@ export async function createServerRuntime(
       { blobDir: config.blobDir },
       "a shared database with files in this process's data directory: other processes cannot read them; set OPENBATCH_BLOB_STORE to a directory every process reaches",
     );
+  const metrics = createServerMetrics(() => clock.nowMs());
   const upstreams = createUpstreamRegistry(
-    config.upstreams.map((u) => ({ upstream: buildUpstream(u, config, clock), models: u.models })),
+    config.upstreams.map((u) => ({
+      upstream: metrics.instrument(buildUpstream(u, config, clock)),
+      models: u.models,
+    })),
   );
   const { limits, engine: e } = config;
   const engine = createEngine({
@@ -103,7 +110,10 @@ export async function createServerRuntime(
     },
     retention: { batchFileExpiresAfterSeconds: config.retention.batchFileExpiresAfterSeconds },
     webhooks: { allowPrivate: config.webhooks.allowPrivate, envEndpointUrl: config.webhooks.url },
+    metrics,
+    costOf: createCostOf(),
   });
+  metrics.watch({ store, engine });
   await engine.start();
   const webhooks = createWebhookOutbox(config, store, clock, logger);
   webhooks.start();
@@ -185,6 +195,22 @@ async function openStore(config: Pick<Config, 'dataDir' | 'databaseUrl'>): Promi
   if (config.databaseUrl) return createPostgresStore(config.databaseUrl);
   mkdirSync(config.dataDir, { recursive: true });
   return createSqliteStore(join(config.dataDir, 'openbatch.db'));
+}
+
+/**
+ * Batch cost for the dashboard from the SDK's price data, loaded on first use (a server nobody
+ * looks at never pays for the price tables) and cached per model.
+ */
+function createCostOf(): CostOf {
+  const prices = new Map<string, ModelPrice | null>();
+  return async (model, usage) => {
+    const { priceForModel, costOf } = await import('./sdk/pricing.ts');
+    if (!prices.has(model)) prices.set(model, priceForModel(model));
+    const price = prices.get(model);
+    if (!price) return null;
+    const cost = costOf(usage, price);
+    return { standard: cost.standard.total, batch: cost.batch.total };
+  };
 }
 
 /** Stores a new API key's hash for `project` in the configured database. */

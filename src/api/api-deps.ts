@@ -1,5 +1,6 @@
 import type { KeyGrant, KeyRole } from '../domain/records.ts';
 import type { Clock } from '../lib/clock.ts';
+import type { TokenUsage } from '../protocol/token-usage.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { UpstreamRegistry } from '../providers/provider.ts';
 import type { BlobStore } from '../store/blobs/blob-store.ts';
@@ -19,6 +20,18 @@ export interface UploadLimits {
   maxJsonBodyBytes: number;
 }
 
+/** The Prometheus exposition /metrics serves (built in compose.ts from src/metrics/). */
+export interface MetricsEndpoint {
+  readonly contentType: string;
+  render(): Promise<string>;
+}
+
+/** Dollars a batch's usage costs at standard and batch prices (null: price unknown). */
+export type CostOf = (
+  model: string,
+  usage: TokenUsage,
+) => Promise<{ standard: number; batch: number } | null>;
+
 /** Everything the HTTP layer needs, built once in compose.ts. */
 export interface ApiDeps {
   store: Store;
@@ -30,6 +43,8 @@ export interface ApiDeps {
   /** Keys from configuration: sha256 hex of the key → its project and role. */
   staticKeys: ReadonlyMap<string, KeyGrant>;
   limits: UploadLimits;
+  metrics: MetricsEndpoint;
+  costOf: CostOf;
   quotas: Quotas;
   /** JSON bodies in memory at once, server-wide. */
   bodies: BodyBudget;
@@ -50,7 +65,11 @@ export interface Retention {
   batchFileExpiresAfterSeconds: number;
 }
 
-/** Hono variables set by the auth middleware. */
+/**
+ * Hono variables set by the auth middleware: the caller's project and its key's role (an admin
+ * sees every project: dashboard, /metrics; open mode, loopback only, is admin). `requestId` is
+ * set for every request first, so log lines and the x-request-id header agree.
+ */
 export interface ApiEnv {
-  Variables: { project: string; role: KeyRole };
+  Variables: { project: string; role: KeyRole; requestId: string };
 }

@@ -11,6 +11,13 @@ export const hashApiKey = (key: string): string => createHash('sha256').update(k
 const NO_KEY =
   "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).";
 
+/** Stops callers that are not admins (keys mode without an admin key). */
+export const requireAdmin: MiddlewareHandler<ApiEnv> = async (c, next) => {
+  if (c.get('role') !== 'admin')
+    throw new AppError('forbidden', 'This needs an admin key (openbatch keys create --admin).');
+  return next();
+};
+
 /** Shows only the last four characters, as OpenAI does, so a pasted key never echoes whole. */
 function maskKey(key: string): string {
   return key.length <= 8 ? '****' : `${key.slice(0, 3)}****${key.slice(-4)}`;

@@ -41,7 +41,10 @@ export function errorResponse(c: Context, err: unknown, logger: Logger): Respons
     return c.json(body, STATUS[err.code]);
   }
   // Only our own bugs reach here; the message stays generic so nothing internal leaks.
-  logger.error({ err: coerceError(err).message, path: c.req.path }, 'unhandled error');
+  logger.error(
+    { err: coerceError(err).message, path: c.req.path, request_id: c.get('requestId') as unknown },
+    'unhandled error',
+  );
   const body: ErrorBody = {
     error: {
       message: 'The server had an error while processing your request.',

@@ -5,6 +5,7 @@ import { createBatchClient } from '../sdk/batch-client.ts';
 import { InputChangedError, InvalidLinesError, JobNotFoundError } from '../sdk/errors.ts';
 import { defaultJobsDir, fsJobStore, type JobManifest, type JobStore } from '../sdk/job-store.ts';
 import type { CliIo } from './io.ts';
+import { clientEnv } from '../config/client-env.ts';
 
 /** Exit codes of the client commands: 2 = bad input or usage, 1 = the work failed. */
 export const EXIT_OK = 0;
@@ -34,11 +35,14 @@ export interface OutputFlags {
   tty?: boolean | undefined;
 }
 
-/** Adds --base-url and --api-key (the SDK falls back to OPENAI_BASE_URL / OPENAI_API_KEY). */
+/** Adds --base-url and --api-key (keys: --api-key, OPENBATCH_API_KEY, then OPENAI_API_KEY). */
 export function clientOptions(cmd: Command): Command {
   return cmd
     .option('--base-url <url>', 'Batch API base URL (default: OPENAI_BASE_URL, else OpenAI)')
-    .option('--api-key <key>', 'API key (default: OPENAI_API_KEY)');
+    .option(
+      '--api-key <key>',
+      'API key (default: OPENBATCH_API_KEY, then OPENAI_API_KEY; none needed for a local openbatch in open mode)',
+    );
 }
 
 /** Adds --jobs-dir (env OPENBATCH_JOBS_DIR, read by commander). */
@@ -59,10 +63,37 @@ export function finishCommand(cmd: Command, examples: readonly string[]): Comman
 
 /** The client for a job: explicit flags win, then the base URL the job was submitted to. */
 export function clientFor(flags: ClientFlags, job?: JobManifest): OpenAI {
-  return createBatchClient({
-    baseURL: flags.baseUrl ?? job?.base_url ?? undefined,
-    apiKey: flags.apiKey,
-  });
+  const baseURL = flags.baseUrl ?? job?.base_url ?? clientEnv().OPENAI_BASE_URL;
+  return createBatchClient({ baseURL, apiKey: resolveApiKey(flags, baseURL, job).key });
+}
+
+const LOOPBACK_URL = /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/i;
+/** What a local openbatch in open mode is sent: it takes any bearer token. */
+const OPEN_MODE_KEY = 'openbatch-open-mode';
+
+/**
+ * The API key and where it came from: --api-key, then the variable the job was submitted with,
+ * then OPENBATCH_API_KEY, then OPENAI_API_KEY; a loopback server with none of them gets a
+ * placeholder (open mode needs no key). Anything else is a one-line usage error naming them.
+ */
+export function resolveApiKey(
+  flags: ClientFlags,
+  baseURL: string | undefined,
+  job?: JobManifest,
+): { key: string; source: string } {
+  if (flags.apiKey) return { key: flags.apiKey, source: '--api-key' };
+  const env = clientEnv();
+  const remembered = job?.api_key_source;
+  for (const name of ['OPENBATCH_API_KEY', 'OPENAI_API_KEY'] as const)
+    if (remembered === name && env[name]) return { key: env[name], source: name };
+  for (const name of ['OPENBATCH_API_KEY', 'OPENAI_API_KEY'] as const)
+    if (env[name]) return { key: env[name], source: name };
+  if (baseURL && LOOPBACK_URL.test(baseURL)) return { key: OPEN_MODE_KEY, source: 'open-mode' };
+  const hint =
+    remembered === '--api-key' ? ` (job ${job?.id ?? ''} was submitted with --api-key)` : '';
+  throw new UsageError(
+    `no API key${hint}: pass --api-key KEY, or set OPENBATCH_API_KEY (an openbatch server) or OPENAI_API_KEY (OpenAI)`,
+  );
 }
 
 /** The job store of --jobs-dir (or OPENBATCH_JOBS_DIR, or ~/.openbatch/jobs). */
@@ -104,8 +135,15 @@ export function printJson(io: CliIo, value: unknown): void {
  * Reports a failure as exactly one line on stderr (and a JSON error on stdout with --json) and
  * returns the exit code: 2 for bad input, 1 for everything else.
  */
-export function fail(io: CliIo, command: string, err: unknown, flags: OutputFlags = {}): number {
-  const { message, code, kind } = describeError(err);
+export function fail(
+  io: CliIo,
+  command: string,
+  err: unknown,
+  flags: OutputFlags & ClientFlags = {},
+): number {
+  const described = describeError(err);
+  const { code, kind } = described;
+  const message = described.message + baseUrlHint(err, flags.baseUrl);
   io.stderr(`openbatch ${command}: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
   if (flags.json) printJson(io, { error: { kind, message } });
   return code;
@@ -151,4 +189,11 @@ function rootCause(err: Error): string {
   let current: unknown = err;
   while (current instanceof Error && current.cause instanceof Error) current = current.cause;
   return current instanceof Error ? current.message : String(current);
+}
+
+/** A 404 "Invalid URL" from a base URL without /v1 almost always means the /v1 was left out. */
+function baseUrlHint(err: unknown, baseUrl: string | undefined): string {
+  if (!(err instanceof APIError) || err.status !== 404 || baseUrl === undefined) return '';
+  if (!/Invalid URL/i.test(err.message) || /\/v1\/?$/.test(baseUrl)) return '';
+  return ` (did you mean --base-url ${baseUrl.replace(/\/+$/, '')}/v1 ?)`;
 }

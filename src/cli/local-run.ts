@@ -48,7 +48,7 @@ export function runConfig(o: RunConfigInput): Config {
         );
   if (upstreams.length === 0) {
     throw new UsageError(
-      'no upstream to send the lines to: pass --upstream URL, set OPENBATCH_UPSTREAM_URL or OPENAI_API_KEY, or give --config FILE',
+      'no upstream to send the lines to: pass --upstream URL, set OPENBATCH_UPSTREAM_URL or OPENAI_API_KEY, or give --config FILE; or add --simulate to try it against the built-in simulator (synthetic replies)',
     );
   }
   const fileBytes = Math.max(o.inputBytes + 1024 * 1024, base.limits.maxBatchFileBytes);
@@ -60,6 +60,8 @@ export function runConfig(o: RunConfigInput): Config {
     databaseUrl: null,
     upstreams,
     apiKeys: new Map(),
+    // Nothing listens: the in-process client's requests carry no Host for the browser guard.
+    allowedHosts: ['*'],
     limits: {
       ...base.limits,
       maxLines: Number.MAX_SAFE_INTEGER,
@@ -112,8 +114,15 @@ export function inProcessClient(runtime: ServerRuntime): OpenAI {
   });
 }
 
-/** Default result paths beside the input: `data.jsonl` → `data.output.jsonl`, `data.errors.jsonl`. */
-export function defaultResultPaths(inputPath: string): { output: string; errors: string } {
-  const stem = resolve(inputPath).replace(/\.jsonl?$/i, '');
+/**
+ * Default result paths beside the input: `data.jsonl` → `data.output.jsonl`, `data.errors.jsonl`;
+ * with a `tag` (`openbatch results` passes the job id) `data.<tag>.output.jsonl`, so results of a
+ * job never overwrite a local run's (or another job's) files of the same input.
+ */
+export function defaultResultPaths(
+  inputPath: string,
+  tag?: string,
+): { output: string; errors: string } {
+  const stem = resolve(inputPath).replace(/\.jsonl?$/i, '') + (tag ? `.${tag}` : '');
   return { output: `${stem}.output.jsonl`, errors: `${stem}.errors.jsonl` };
 }

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { processIo, type CliIo } from './io.ts';
 import { readStdinLine, resolveSecretFlags } from './secret-flags.ts';
@@ -27,9 +29,15 @@ const setExit = (code: number): void => {
   exitCode = code;
 };
 
+// package.json sits two folders up from both src/cli/ and dist/cli/.
+const { version } = JSON.parse(
+  readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8'),
+) as { version: string };
+
 const program = new Command()
   .name('openbatch')
   .description('Self-hostable, OpenAI-compatible Batch API for any OpenAI-compatible endpoint')
+  .version(version, '-V, --version', 'print the version')
   .showHelpAfterError();
 const invoked = process.argv[2];
 const wanted =

@@ -17,18 +17,30 @@ export interface ResultFiles {
   errors: string;
   /** Both files in input order (holds the merged lines in memory); otherwise streamed. */
   ordered: boolean;
+  /**
+   * Write the error file even with no error line (it was named with --errors). Otherwise a run
+   * without errors leaves none, and removes one a previous run left at that default path.
+   */
+  keepEmptyErrors: boolean;
 }
 
 /** What `writeJobResults` wrote. */
 export interface WrittenResults {
   output: string;
-  errors: string;
+  /** null: no line failed, so no error file was written. */
+  errors: string | null;
   outputLines: number;
   errorLines: number;
   /** Lines with no result at all (written to the error file as made-up error lines). */
   missing: number;
   usageByModel: Map<string, TokenUsage>;
 }
+
+/** How a summary names the error file. */
+export const describeErrorFile = (w: { errors: string | null; errorLines: number }): string =>
+  w.errors === null
+    ? 'errors: none (no error file written)'
+    : `errors: ${w.errors} (${w.errorLines} lines)`;
 
 /**
  * Merges the job's output and error files into one output and one error file under the
@@ -58,8 +70,15 @@ export async function writeJobResults(
       const r = held.get(id);
       if (r) await write(r);
     }
-    await Promise.all([out.commit(), err.commit()]);
-    return { output: files.output, errors: files.errors, ...summary, usageByModel };
+    const keepErrors = summary.errorLines > 0 || files.keepEmptyErrors;
+    await Promise.all([out.commit(), keepErrors ? err.commit() : err.abort()]);
+    if (!keepErrors) await rm(files.errors, { force: true });
+    return {
+      output: files.output,
+      errors: keepErrors ? files.errors : null,
+      ...summary,
+      usageByModel,
+    };
   } catch (e) {
     await Promise.all([out.abort(), err.abort()]);
     throw e;

@@ -75,6 +75,8 @@ export interface Config {
   /** Port for the built-in simulator started when no upstream is configured (0 = any free port). */
   simulatorPort: number;
   logLevel: string;
+  /** `json` lines, `pretty` for people, or `auto`: pretty when stderr is a terminal. */
+  logFormat: LogFormat;
   /** Longest a client request (an upload included) may take before the socket is closed. */
   requestTimeoutMs: number;
   /** What one project may hold at once; past it, 429 (`quota_exceeded`). */
@@ -135,8 +137,12 @@ export interface Config {
 }
 
 /** Flags given on the command line; they win over the environment and the file. */
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 export interface CliOverrides {
   host?: string | undefined;
+  logFormat?: string | undefined;
   port?: string | number | undefined;
   dataDir?: string | undefined;
   config?: string | undefined;
@@ -235,6 +241,7 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
     allowedHosts: list(env.OPENBATCH_ALLOWED_HOSTS),
     simulatorPort: num('OPENBATCH_SIMULATOR_PORT', 0),
     logLevel: env.OPENBATCH_LOG_LEVEL ?? 'info',
+    logFormat: parseLogFormat(cli.logFormat ?? env.OPENBATCH_LOG_FORMAT ?? 'auto'),
     requestTimeoutMs: atLeast(
       'OPENBATCH_HTTP_REQUEST_TIMEOUT_MS',
       num('OPENBATCH_HTTP_REQUEST_TIMEOUT_MS', 600_000),
@@ -460,4 +467,9 @@ function blobDir(raw: string | undefined, dataDir: string): string {
       `OPENBATCH_BLOB_STORE: only a directory path is supported by this version, got '${raw.split('://')[0]}://…'`,
     );
   return resolve(raw);
+}
+
+function parseLogFormat(value: string): LogFormat {
+  if ((LOG_FORMATS as readonly string[]).includes(value)) return value as LogFormat;
+  throw new Error(`log format must be one of ${LOG_FORMATS.join(', ')} (got '${value}')`);
 }

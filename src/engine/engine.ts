@@ -10,6 +10,7 @@ import {
   type SendResult,
   type UpstreamSchedulerSnapshot,
 } from './limiter/upstream-scheduler.ts';
+import { LimiterChangeLog } from './limiter-change-log.ts';
 import { ResultRecorder } from './result-recorder.ts';
 import { readResultsPage } from './results-reader.ts';
 import { validateRetryPolicy } from './retry-policy.ts';
@@ -22,6 +23,13 @@ export type { SendResult } from './limiter/upstream-scheduler.ts';
 export interface UpstreamStatus extends UpstreamSchedulerSnapshot, DispatcherStats {
   inFlight: number;
   claimed: number;
+}
+
+/** What the readiness probe asks of the engine. */
+export interface EngineReadiness {
+  running: boolean;
+  /** End of the supervisor's last pass (expiry, leases, finalizing), or null before the first. */
+  lastTickMs: number | null;
 }
 
 /** What the HTTP layer may ask of the engine. */
@@ -41,6 +49,8 @@ export interface EngineFacade {
     signal: AbortSignal,
   ): Promise<(result: SendResult) => void>;
   upstreamStatus(): UpstreamStatus[];
+  /** Whether the engine was started and not stopped, and when its supervisor last finished a pass. */
+  readiness(): EngineReadiness;
   /** Lines finished per second over the last ten seconds. */
   batchThroughput(batchId: string): number;
   /** Finished lines of a batch (running or ended) from `cursor` on: see results-reader.ts. */
@@ -72,6 +82,9 @@ export function createEngine(deps: EngineDeps): Engine {
   const supervisor = new Supervisor(deps, [...dispatchers.values()], recorder);
   const loops: Promise<void>[] = [];
   let lastStatusLogMs = 0;
+  const limiterLog = new LimiterChangeLog(deps.logger);
+  let started = false;
+  let lastTickMs: number | null = null;
 
   const upstreamStatus = (): UpstreamStatus[] =>
     [...dispatchers.values()].map((d) => ({
@@ -94,6 +107,8 @@ export function createEngine(deps: EngineDeps): Engine {
     while (!controller.signal.aborted) {
       try {
         await supervisor.tick();
+        lastTickMs = deps.clock.nowMs();
+        limiterLog.observe([...dispatchers.values()].map((d) => d.scheduler.snapshot()));
         logStatus();
       } catch (err) {
         deps.logger.error({ err: coerceError(err).message }, 'supervisor tick failed');
@@ -135,6 +150,7 @@ export function createEngine(deps: EngineDeps): Engine {
         if (orphans > 0)
           deps.logger.warn({ blobs: orphans }, 'removed file contents no file names');
       }
+      started = true;
       loops.push(supervise(), ...[...dispatchers.values()].map((d) => d.run(controller.signal)));
     },
     // Idempotent: serve stops the engine at the signal, and runtime.close() stops it again.
@@ -150,6 +166,7 @@ export function createEngine(deps: EngineDeps): Engine {
       return dispatcher.admitRealtime(model, body, signal);
     },
     upstreamStatus,
+    readiness: () => ({ running: started && !controller.signal.aborted, lastTickMs }),
     batchThroughput: (batchId) => meter.rate(batchId, deps.clock.nowMs()),
     results: (batchId, cursor, limit) => readResultsPage(deps, batchId, cursor, limit),
   };

@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import pino from 'pino';
-import type { Logger as PinoLogger } from 'pino';
+import type { DestinationStream, Logger as PinoLogger } from 'pino';
 
 /** The logging surface every component takes; no module imports a logger singleton. */
 export interface Logger {
@@ -24,11 +25,29 @@ const REDACT_PATHS = [
   '*.key',
 ];
 
-/** A pino-backed logger writing JSON lines to stderr; secrets are redacted by key name. */
-export function createLogger(level: string = 'info'): Logger {
-  return wrap(
-    pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, pino.destination(2)),
-  );
+/**
+ * A pino-backed logger writing to stderr: JSON lines, or (`pretty`) one coloured line per entry
+ * for a person at a terminal. Secrets are redacted by key name in both, before formatting.
+ */
+export function createLogger(level: string = 'info', format: 'json' | 'pretty' = 'json'): Logger {
+  const destination = format === 'pretty' ? prettyStream() : pino.destination(2);
+  return wrap(pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination));
+}
+
+/**
+ * pino-pretty as a stream in this thread (no transport worker), loaded only when asked for, so
+ * JSON logging never pays for it.
+ */
+function prettyStream(): DestinationStream {
+  const require = createRequire(import.meta.url);
+  const pretty = require('pino-pretty') as (opts: Record<string, unknown>) => DestinationStream;
+  return pretty({
+    destination: 2,
+    sync: true,
+    colorize: process.stderr.isTTY,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname',
+  });
 }
 
 function wrap(base: PinoLogger): Logger {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { SplitLimits } from './split-plan.ts';
@@ -30,6 +30,11 @@ export interface JobManifest {
   id: string;
   created_at_ms: number;
   base_url: string | null;
+  /**
+   * Where the key came from at submit (`--api-key`, `OPENBATCH_API_KEY`, `OPENAI_API_KEY`,
+   * `open-mode`), never the key itself: later commands on the job read the same variable.
+   */
+  api_key_source?: string | null;
   completion_window: string;
   input: { path: string | null; sha256: string | null; lines: number };
   limits: SplitLimits;
@@ -45,6 +50,8 @@ export interface JobStore {
   save(job: JobManifest): Promise<void>;
   list(): Promise<JobManifest[]>;
   saveIds(id: string, ids: readonly string[]): Promise<void>;
+  /** Forgets a job (a submission that failed before anything was created). */
+  remove(id: string): Promise<void>;
   loadIds(id: string): Promise<string[] | null>;
 }
 
@@ -70,6 +77,10 @@ export function fsJobStore(dir: string = defaultJobsDir()): JobStore {
     load: async (id) => readJson<JobManifest>(path(id, '.json')),
     save: async (job) => writeAtomic(dir, path(job.id, '.json'), JSON.stringify(job, null, 2)),
     list: async () => listJobs(dir),
+    remove: async (id) => {
+      await rm(path(id, '.json'), { force: true });
+      await rm(path(id, '.ids.jsonl'), { force: true });
+    },
     saveIds: async (id, ids) =>
       writeAtomic(dir, path(id, '.ids.jsonl'), ids.map((x) => JSON.stringify(x)).join('\n')),
     loadIds: async (id) => {
@@ -88,6 +99,10 @@ export function memoryJobStore(): JobStore {
     load: async (id) => structuredClone(jobs.get(id) ?? null),
     save: async (job) => void jobs.set(job.id, structuredClone(job)),
     list: async () => [...jobs.values()].map((j) => structuredClone(j)),
+    remove: async (id) => {
+      jobs.delete(id);
+      ids.delete(id);
+    },
     saveIds: async (id, list) => void ids.set(id, [...list]),
     loadIds: async (id) => ids.get(id) ?? null,
   };

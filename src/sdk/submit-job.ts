@@ -32,6 +32,8 @@ export interface SubmitJobOptions extends SubmitContext {
   completionWindow?: string | undefined;
   /** Recorded so that retries can check the file did not change. */
   input?: { path: string; sha256: string } | undefined;
+  /** Where the API key came from (recorded in the manifest; never the key). */
+  apiKeySource?: string | undefined;
 }
 
 /**
@@ -49,7 +51,14 @@ export async function submitJob(options: SubmitJobOptions): Promise<JobManifest>
     );
   }
   const job = existing ?? newManifest(options);
-  if (!roundSubmitted(job, 0)) await submitRound(options, job, 0, { retriedFailed: 0 });
+  try {
+    if (!roundSubmitted(job, 0)) await submitRound(options, job, 0, { retriedFailed: 0 });
+  } catch (err) {
+    // Nothing was created: a job left in `submitting` would only become `last` and confuse.
+    // A job named by the caller stays, so submitting again under its id resumes it.
+    if (!existing && !options.jobId && job.batches.length === 0) await options.store.remove(job.id);
+    throw err;
+  }
   return job;
 }
 
@@ -138,6 +147,7 @@ function newManifest(options: SubmitJobOptions): JobManifest {
     id: options.jobId ?? newJobId(nowMs),
     created_at_ms: nowMs,
     base_url: options.client.baseURL,
+    api_key_source: options.apiKeySource ?? null,
     completion_window: options.completionWindow ?? '24h',
     input: {
       path: options.input?.path ?? null,

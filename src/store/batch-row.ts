@@ -1,3 +1,4 @@
+import type { BatchStatusTotals } from './store.ts';
 import type { BatchStatus } from '../protocol/batch.ts';
 import type { BatchRecord } from '../domain/records.ts';
 
@@ -75,3 +76,30 @@ export function batchToRow(b: BatchRecord, seq: number): BatchRow {
     ...usage,
   };
 }
+
+/** A `GROUP BY status` row of batch counters (any store) as BatchStatusTotals. */
+export function rowToStatusTotals(
+  r: Omit<BatchStatusTotals, 'usage'> & Record<string, number>,
+): BatchStatusTotals {
+  return {
+    status: r.status,
+    batches: r.batches,
+    total: r.total,
+    completed: r.completed,
+    failed: r.failed,
+    usage: {
+      input_tokens: r.input_tokens!,
+      cached_tokens: r.cached_tokens!,
+      output_tokens: r.output_tokens!,
+      reasoning_tokens: r.reasoning_tokens!,
+      total_tokens: r.total_tokens!,
+    },
+  };
+}
+
+/** The query behind BatchStatusTotals (the same SQL on SQLite and PostgreSQL). */
+export const STATUS_TOTALS_SQL = `SELECT status, COUNT(*) AS batches, SUM(total) AS total,
+    SUM(completed) AS completed, SUM(failed) AS failed, SUM(input_tokens) AS input_tokens,
+    SUM(cached_tokens) AS cached_tokens, SUM(output_tokens) AS output_tokens,
+    SUM(reasoning_tokens) AS reasoning_tokens, SUM(total_tokens) AS total_tokens
+  FROM batches GROUP BY status`;

@@ -16,6 +16,7 @@ import type {
   KeyGrant,
   KeyRole,
   UnrunChunk,
+  UsageTotals,
 } from '../domain/records.ts';
 
 /** A run of validated lines ready to become a durable chunk (its lines stay in the input file). */
@@ -59,6 +60,16 @@ export interface IdempotencyClaim extends IdempotencyEntry {
   live_after_ms: number;
 }
 
+/** Batches of one status across every project, summed (metrics). */
+export interface BatchStatusTotals {
+  status: string;
+  batches: number;
+  total: number;
+  completed: number;
+  failed: number;
+  usage: UsageTotals;
+}
+
 /** What a project holds now (quotas). */
 export interface ProjectUsage {
   /** Batches validating, in progress, finalizing or cancelling. */
@@ -97,6 +108,8 @@ export interface Store {
     start: number,
     end: number,
   ): AsyncIterable<Buffer>;
+  /** Answers when the database does (readiness probe); throws when it cannot be read. */
+  ping(): Promise<void>;
 
   // -- API keys and projects
   hasApiKeys(): Promise<boolean>;
@@ -119,6 +132,8 @@ export interface Store {
    */
   insertFile(file: FileRecord, key?: IdempotencyClaim): Promise<IdempotencyEntry | null>;
   getFile(project: string, id: string): Promise<FileRecord | null>;
+  /** A file of any project (admin views only). */
+  getFileById(id: string): Promise<FileRecord | null>;
   listFiles(project: string, query: FileListQuery): Promise<FileRecord[]>;
   deleteFile(project: string, id: string): Promise<boolean>;
   /** True while a batch that has not ended reads this file (its lines stay in the blob). */
@@ -278,6 +293,16 @@ export interface Store {
     endpointId: string,
     query: { limit: number; before?: number | undefined },
   ): Promise<WebhookDeliveryRecord[]>;
+
+  // -- observability (metrics, dashboard)
+  /** Every project's batches grouped by status, with their counts and usage summed. */
+  batchTotals(): Promise<BatchStatusTotals[]>;
+  /** Newest batches first, of one project or (null) of every project. */
+  recentBatches(project: string | null, limit: number): Promise<BatchRecord[]>;
+  /** Newest files first, of one project or (null) of every project. */
+  recentFiles(project: string | null, limit: number): Promise<FileRecord[]>;
+  /** Lines in chunks waiting to be claimed, per upstream (a chunk given back counts whole). */
+  queuedLines(): Promise<{ upstream: string; lines: number }[]>;
 
   close(): Promise<void>;
 }

@@ -104,6 +104,7 @@ describe('access log', () => {
         status: 200,
         project: 'team',
         durationMs: expect.any(Number),
+        request_id: expect.stringMatching(/^req_/),
       },
       {
         method: 'GET',
@@ -111,6 +112,7 @@ describe('access log', () => {
         status: 401,
         project: null,
         durationMs: expect.any(Number),
+        request_id: expect.stringMatching(/^req_/),
       },
     ]);
     const logged = JSON.stringify(lines);

@@ -231,17 +231,25 @@ describe('upload format, purpose, expiry, download and delete', () => {
 
   it('refuses a batch upload that is not .jsonl', async () => {
     const good = jsonl([chatLine('a', 'x')]);
-    for (const [content, name] of [
-      [good, 'data.csv'],
-      [good, 'data.json'],
-      ['not json at all\n' + good, 'input.jsonl'],
-      ['["an array"]\n' + good, 'input.jsonl'],
-      ['', 'empty.jsonl'],
+    const notOneObject =
+      /^Invalid file format for Batch API\. Must be \.jsonl: its first line is not one JSON object\. .*single line/;
+    const pretty = JSON.stringify(chatLine('a', 'x'), null, 2) + '\n';
+    for (const [content, name, message] of [
+      [good, 'data.csv', /^Invalid file format for Batch API\. Must be \.jsonl$/],
+      [good, 'data.json', /^Invalid file format for Batch API\. Must be \.jsonl$/],
+      ['not json at all\n' + good, 'input.jsonl', notOneObject],
+      ['["an array"]\n' + good, 'input.jsonl', notOneObject],
+      [pretty, 'pretty.jsonl', notOneObject],
+      [
+        '',
+        'empty.jsonl',
+        /^Invalid file format for Batch API\. Must be \.jsonl: the file holds no line\.$/,
+      ],
     ] as const) {
       const err = await apiError(uploadBytes(t, content, name, 'batch'), OpenAI.BadRequestError);
       expect(err.status).toBe(400);
       expect(err.type).toBe('invalid_request_error');
-      expect(envelopeMessage(err)).toBe('Invalid file format for Batch API. Must be .jsonl');
+      expect(envelopeMessage(err)).toMatch(message);
     }
     // Only purpose=batch is format-checked.
     expect((await uploadBytes(t, 'a,b\n1,2\n', 'data.csv', 'user_data')).filename).toBe('data.csv');

@@ -299,7 +299,9 @@ describe('per-line validation errors (batch fails while validating)', () => {
       }),
       OpenAI.BadRequestError,
     );
-    expect(envelopeMessage(err)).toBe('Invalid file format for Batch API. Must be .jsonl');
+    expect(envelopeMessage(err)).toBe(
+      'Invalid file format for Batch API. Must be .jsonl: the file holds no line.',
+    );
   });
 
   it('fails with empty_file when the stored input has no non-blank line', async () => {

@@ -118,6 +118,75 @@ describe('secrets canary', () => {
     await http('GET', '/files');
     await http('GET', '/batches');
 
+    // A batch that fails validation on a line carrying a credential as a routing field (its first
+    // error is logged, the credential never), and a batch cancelled while it runs; in the admin
+    // key's project, so the member project's file quota stays for the quota check below.
+    const lineSecret = `sk-canary-line-${randomBytes(12).toString('hex')}`;
+    const rejected = new FormData();
+    rejected.append(
+      'file',
+      new Blob([
+        jsonlOf([
+          taggedLine('v-ok'),
+          {
+            custom_id: 'v-bad',
+            method: 'POST',
+            url: '/v1/chat/completions',
+            body: { model: 'gpt-4o-mini', messages: [], api_key: lineSecret },
+          },
+        ]),
+      ]),
+      'rejected.jsonl',
+    );
+    rejected.append('purpose', 'batch');
+    const rejectedFile = JSON.parse((await http('POST', '/files', rejected, adminKey)).text) as {
+      id: string;
+    };
+    const invalid = JSON.parse(
+      (
+        await postJson(
+          '/batches',
+          {
+            input_file_id: rejectedFile.id,
+            endpoint: '/v1/chat/completions',
+            completion_window: '24h',
+          },
+          adminKey,
+        )
+      ).text,
+    ) as { id: string };
+    const slowForm = new FormData();
+    slowForm.append('file', new Blob([jsonlOf([taggedLine('c-slow', 'latency=5000')])]), 's.jsonl');
+    slowForm.append('purpose', 'batch');
+    const slowFile = JSON.parse((await http('POST', '/files', slowForm, adminKey)).text) as {
+      id: string;
+    };
+    const slow = JSON.parse(
+      (
+        await postJson(
+          '/batches',
+          {
+            input_file_id: slowFile.id,
+            endpoint: '/v1/chat/completions',
+            completion_window: '24h',
+          },
+          adminKey,
+        )
+      ).text,
+    ) as { id: string };
+    for (let i = 0; i < 100; i++) {
+      const s = JSON.parse(
+        (await http('GET', `/batches/${invalid.id}`, undefined, adminKey)).text,
+      ) as {
+        status: string;
+      };
+      if (s.status === 'failed') break;
+      await sleep(100);
+    }
+    await http('POST', `/batches/${slow.id}/cancel`, undefined, adminKey);
+    await http('GET', '/readyz');
+    await http('GET', '/metrics', undefined, adminKey);
+
     // Passthrough: an answer, an upstream 401, embeddings, models, a stream.
     const chat = (content: string, extra: Record<string, unknown> = {}) => ({
       model: 'gpt-4o-mini',
@@ -191,5 +260,24 @@ describe('secrets canary', () => {
     // The access log saw the refused calls too (without their keys: the scan above).
     expect(proc.output()).toMatch(/"status":401.*"msg":"request"/);
     expect(proc.output()).toMatch(/"status":429.*"msg":"request"/);
+
+    // The domain event lines were written (so the scan above covered them).
+    const entries = proc
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const event = (name: string, batchId?: string) =>
+      entries.find((e) => e.event === name && (batchId === undefined || e.batch_id === batchId));
+    expect(event('file.uploaded')).toMatchObject({ project: 'canary', purpose: 'batch' });
+    expect(event('batch.created', created.id)).toMatchObject({ project: 'canary' });
+    expect(event('batch.created', created.id)?.request_id).toMatch(/^req_/);
+    expect(invalid.id).toMatch(/^batch_/);
+    expect(event('batch.status', invalid.id)).toMatchObject({
+      status: 'failed',
+      first_error: { line: 2, param: 'body.api_key' },
+    });
+    expect(event('batch.cancel', slow.id)).toMatchObject({ status: 'cancelling' });
+    expect(proc.output()).not.toContain(lineSecret);
   }, 120_000);
 });

@@ -8,7 +8,7 @@ import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { createServerRuntime, type ServerRuntime } from '../../src/compose.ts';
 import type { Clock } from '../../src/lib/clock.ts';
-import { createLogger, silentLogger } from '../../src/lib/logger.ts';
+import { createLogger, silentLogger, type Logger } from '../../src/lib/logger.ts';
 import { createDatabase } from './postgres-server.ts';
 import {
   createSimulator,
@@ -42,6 +42,8 @@ export interface TestServerOptions {
   existingSim?: Simulator;
   /** The server's clock (retention tests move it forward). */
   clock?: Clock;
+  /** Where the server logs. @default silent */
+  logger?: Logger;
 }
 
 const FAST_ENGINE = {
@@ -87,7 +89,10 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const config = loadConfig({ dataDir, port: 0, config: configPath }, env);
   const runtime = await createServerRuntime(
     config,
-    process.env.OPENBATCH_TEST_LOG ? createLogger(process.env.OPENBATCH_TEST_LOG) : silentLogger,
+    opts.logger ??
+      (process.env.OPENBATCH_TEST_LOG
+        ? createLogger(process.env.OPENBATCH_TEST_LOG)
+        : silentLogger),
     opts.clock,
   );
   const server: ServerType = serve({ fetch: runtime.app.fetch, hostname: '127.0.0.1', port: 0 });

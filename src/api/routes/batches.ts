@@ -2,8 +2,7 @@ import { Hono } from 'hono';
 import { batchListQuerySchema } from '../../protocol/batch.ts';
 import { batchResultsQuerySchema, parseResultsCursor } from '../../protocol/batch-results.ts';
 import { toListPage } from '../../protocol/list-page.ts';
-import { AppError, badRequest, batchNotFound } from '../../domain/app-error.ts';
-import { cancelEffect } from '../../domain/batch-state.ts';
+import { badRequest, batchNotFound } from '../../domain/app-error.ts';
 import { toBatchObject } from '../../domain/batch-view.ts';
 import { parseCompletionWindowMs } from '../../domain/completion-window.ts';
 import {
@@ -16,6 +15,7 @@ import { emptyUsage, type BatchRecord } from '../../domain/records.ts';
 import type { ApiDeps, ApiEnv } from '../api-deps.ts';
 import { parseRetryParams, writeRetryInput, type RetryParams } from '../batch-retry.ts';
 import { IdempotencyKey } from '../idempotency.ts';
+import { cancelBatch } from '../batch-actions.ts';
 import { parseQuery } from '../parse-query.ts';
 import { readJsonBody } from '../read-json-body.ts';
 
@@ -52,6 +52,18 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
     // Another request with the same key won the race: answer with its batch.
     if (held && idem)
       return c.json(toBatchObject(await replayedBatch(deps, project, idem.replayOf(held))));
+    deps.logger.info(
+      {
+        event: 'batch.created',
+        request_id: c.get('requestId'),
+        project,
+        batch_id: batch.id,
+        input_file_id: batch.input_file_id,
+        endpoint: batch.endpoint,
+        completion_window: batch.completion_window,
+      },
+      'batch created',
+    );
     deps.engine.notify();
     return c.json(toBatchObject(batch));
   });
@@ -82,14 +94,7 @@ export function batchesRoutes(deps: ApiDeps): Hono<ApiEnv> {
   });
 
   app.post('/:id/cancel', async (c) => {
-    const id = c.req.param('id');
-    const batch = await deps.store.requestCancel(c.get('project'), id, deps.clock.nowMs());
-    if (!batch) throw batchNotFound(id);
-    if (cancelEffect(batch.status) === 'conflict') {
-      throw new AppError('conflict', `Cannot cancel a batch with status '${batch.status}'.`);
-    }
-    if (batch.status === 'cancelling') deps.engine.cancelled(batch.id);
-    else deps.engine.notify();
+    const batch = await cancelBatch(deps, c.get('project'), c.req.param('id'), c.get('requestId'));
     return c.json(toBatchObject(batch));
   });
 

@@ -1,7 +1,5 @@
-import { Readable } from 'node:stream';
 import { Hono } from 'hono';
 import {
-  DOWNLOADABLE_PURPOSES,
   EXPIRES_AFTER_MAX_SECONDS,
   EXPIRES_AFTER_MIN_SECONDS,
   UPLOAD_PURPOSES,
@@ -15,6 +13,7 @@ import { toFileObject } from '../../domain/batch-view.ts';
 import { newFileId } from '../../domain/ids.ts';
 import type { FileRecord } from '../../domain/records.ts';
 import type { ApiDeps, ApiEnv } from '../api-deps.ts';
+import { fileDownload } from '../batch-actions.ts';
 import { receiveUpload, type ReceivedUpload } from '../multipart-upload.ts';
 import { IdempotencyKey } from '../idempotency.ts';
 import { parseQuery } from '../parse-query.ts';
@@ -53,6 +52,18 @@ export function filesRoutes(deps: ApiDeps): Hono<ApiEnv> {
           await deps.blobs.remove(record.id);
           return c.json(toFileObject(await replayedFile(deps, idem, project, idem.replayOf(held))));
         }
+        deps.logger.info(
+          {
+            event: 'file.uploaded',
+            request_id: c.get('requestId'),
+            project,
+            file_id: record.id,
+            purpose: record.purpose,
+            filename: record.filename,
+            bytes: record.bytes,
+          },
+          'file uploaded',
+        );
         return c.json(toFileObject(record));
       } catch (err) {
         await upload.file?.writer.abort();
@@ -76,18 +87,7 @@ export function filesRoutes(deps: ApiDeps): Hono<ApiEnv> {
 
   app.get('/:id/content', async (c) => {
     const file = await getOwnFile(deps, c.get('project'), c.req.param('id'));
-    if (!DOWNLOADABLE_PURPOSES.includes(file.purpose))
-      throw badRequest(`Not allowed to download files of purpose: ${file.purpose}`);
-    const stream = Readable.toWeb(deps.blobs.openRead(file.id)) as ReadableStream;
-    // Bytes, never JSON: the SDK's files.content() hands users the raw Response.
-    return new Response(stream, {
-      status: 200,
-      headers: {
-        'content-type': 'application/octet-stream',
-        'content-length': String(file.bytes),
-        'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(file.filename)}`,
-      },
-    });
+    return fileDownload(deps, file);
   });
 
   app.delete('/:id', async (c) => {
@@ -158,8 +158,10 @@ function checkUpload(
     });
   const limit = purpose === 'batch' ? deps.limits.maxBatchFileBytes : deps.limits.maxFileBytes;
   if (file.truncated || file.bytes > limit) throw badRequest('File is too large.');
-  if (purpose === 'batch' && !looksLikeJsonl(file.filename, file.head))
-    throw badRequest('Invalid file format for Batch API. Must be .jsonl');
+  const problem = purpose === 'batch' ? jsonlProblem(file.filename, file.head) : null;
+  // OpenAI's message first (clients match on it), then what is wrong with this file.
+  if (problem !== null)
+    throw badRequest(`Invalid file format for Batch API. Must be .jsonl${problem}`);
   const nowMs = deps.clock.nowMs();
   const expiresAfterS =
     parseExpiresAfter(upload.fields) ??
@@ -178,20 +180,22 @@ function checkUpload(
 /**
  * Like OpenAI, only the start of the file is checked at upload: a `.jsonl` name and a first
  * line that is a JSON object (or longer than we sniff). Later lines are checked by the batch.
+ * Returns what is wrong (appended to OpenAI's message; '' for the name), or null when it looks right.
  */
-function looksLikeJsonl(filename: string, head: string): boolean {
-  if (!filename.toLowerCase().endsWith('.jsonl')) return false;
+function jsonlProblem(filename: string, head: string): string | null {
+  if (!filename.toLowerCase().endsWith('.jsonl')) return '';
   const trimmed = head.replace(/^\s+/, '');
-  if (trimmed === '') return false;
+  if (trimmed === '') return ': the file holds no line.';
   const newline = trimmed.indexOf('\n');
-  if (newline === -1 && head.length >= 64 * 1024) return true;
+  if (newline === -1 && head.length >= 64 * 1024) return null;
   const first = newline === -1 ? trimmed : trimmed.slice(0, newline);
   try {
     const value: unknown = JSON.parse(first);
-    return value !== null && typeof value === 'object' && !Array.isArray(value);
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) return null;
   } catch {
-    return false;
+    // reported below
   }
+  return ': its first line is not one JSON object. Each line must hold one whole request as JSON on a single line (a request pretty-printed over several lines is not JSONL).';
 }
 
 function parseExpiresAfter(fields: Map<string, string>): number | null {

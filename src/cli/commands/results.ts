@@ -21,7 +21,7 @@ import { withInterrupt } from '../interrupt.ts';
 import type { CliIo } from '../io.ts';
 import { parseCount } from '../parse-flags.ts';
 import { defaultResultPaths } from '../local-run.ts';
-import { writeJobResults } from '../write-results.ts';
+import { describeErrorFile, writeJobResults } from '../write-results.ts';
 
 /** Flags and arguments of `openbatch results`. */
 export interface ResultsOptions extends ClientFlags, JobsFlags, OutputFlags {
@@ -46,8 +46,11 @@ export function registerResults(
     'results',
     "merge a job's output and error files into one of each, under the original custom_ids",
   )
-    .option('-o, --output <file>', 'merged output file (default: <input>.output.jsonl)')
-    .option('--errors <file>', 'merged error file (default: <input>.errors.jsonl)')
+    .option('-o, --output <file>', 'merged output file (default: <input>.<job>.output.jsonl)')
+    .option(
+      '--errors <file>',
+      'merged error file (default: <input>.<job>.errors.jsonl, written only when a line failed)',
+    )
     .option('--ordered', 'write both files in input order')
     .option('--pricing <file>', 'JSON prices per model for the cost table')
     .option(
@@ -92,7 +95,7 @@ export async function runResults(options: ResultsOptions, io: CliIo): Promise<nu
       printJson(io, { job_id: job.id, counts: status.counts, ...files, usage_table: table });
     else
       io.stdout(
-        `output: ${files.output} (${files.outputLines} lines)\nerrors: ${files.errors} (${files.errorLines} lines)\n${formatUsageTable(table)}`,
+        `output: ${files.output} (${files.outputLines} lines)\n${describeErrorFile(files)}\n${formatUsageTable(table)}`,
       );
     return files.missing > 0 ? EXIT_FAILED : EXIT_OK;
   } catch (err) {
@@ -100,10 +103,14 @@ export async function runResults(options: ResultsOptions, io: CliIo): Promise<nu
   }
 }
 
-function pathsFor(job: JobManifest, o: ResultsOptions): { output: string; errors: string } {
-  const defaults = defaultResultPaths(job.input.path ?? resolve(`${job.id}.jsonl`));
+function pathsFor(
+  job: JobManifest,
+  o: ResultsOptions,
+): { output: string; errors: string; keepEmptyErrors: boolean } {
+  const defaults = defaultResultPaths(job.input.path ?? resolve(`${job.id}.jsonl`), job.id);
   return {
     output: o.output ? resolve(o.output) : defaults.output,
     errors: o.errors ? resolve(o.errors) : defaults.errors,
+    keepEmptyErrors: o.errors !== undefined,
   };
 }

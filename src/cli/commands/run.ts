@@ -5,6 +5,7 @@ import { Option, type Command } from 'commander';
 import type OpenAI from 'openai';
 import { createServerRuntime, type ServerRuntime } from '../../compose.ts';
 import { createLogger } from '../../lib/logger.ts';
+import { createSimulator } from '../../simulator/simulator.ts';
 import type { BatchEndpoint } from '../../protocol/endpoints.ts';
 import { InputChangedError, InvalidLinesError } from '../../sdk/errors.ts';
 import { fsJobStore } from '../../sdk/job-store.ts';
@@ -34,7 +35,7 @@ import {
   runConfig,
 } from '../local-run.ts';
 import { createProgressDisplay } from '../progress-display.ts';
-import { writeJobResults } from '../write-results.ts';
+import { describeErrorFile, writeJobResults } from '../write-results.ts';
 import { parseEndpoint } from '../parse-flags.ts';
 
 /** The job id a local run records in its state directory. */
@@ -46,6 +47,8 @@ export interface RunOptions extends OutputFlags {
   stateDir?: string | undefined;
   upstream?: string | undefined;
   upstreamApiKey?: string | undefined;
+  /** Answer with the built-in simulator (synthetic replies): a dry run, or a first try. */
+  simulate?: boolean | undefined;
   config?: string | undefined;
   output?: string | undefined;
   errors?: string | undefined;
@@ -66,7 +69,10 @@ export function registerRun(program: Command, io: CliIo, setExit: (code: number)
     .description('run a batch file locally with the openbatch engine (no server), resumable')
     .argument('<input.jsonl>', 'batch input file (OpenAI format)')
     .option('-o, --output <file>', 'output file (default: <input>.output.jsonl)')
-    .option('--errors <file>', 'error file (default: <input>.errors.jsonl)')
+    .option(
+      '--errors <file>',
+      'error file (default: <input>.errors.jsonl, only when a line failed)',
+    )
     .option('--ordered', 'write results in input order')
     .option(
       '--upstream <url>',
@@ -77,6 +83,7 @@ export function registerRun(program: Command, io: CliIo, setExit: (code: number)
         'OPENBATCH_UPSTREAM_API_KEY',
       ),
     )
+    .option('--simulate', 'answer with the built-in simulator (synthetic replies, no upstream)')
     .option('--config <file>', 'openbatch config file (upstreams, engine tuning)')
     .option('--state-dir <dir>', 'where the run keeps its state (default: .openbatch-run/<hash>)')
     .option('--endpoint <path>', "endpoint every line must use (default: each line's url)")
@@ -86,6 +93,7 @@ export function registerRun(program: Command, io: CliIo, setExit: (code: number)
     );
   finishCommand(cmd, [
     'openbatch run requests.jsonl --upstream http://localhost:8000/v1',
+    'openbatch run requests.jsonl --simulate   # a dry run against synthetic replies',
     'openbatch run requests.jsonl -o answers.jsonl --ordered   # again after Ctrl-C: it continues',
   ]).action(async (input: string, opts: Omit<RunOptions, 'input'>) => {
     const code = await withInterrupt((signal) =>
@@ -99,7 +107,17 @@ export function registerRun(program: Command, io: CliIo, setExit: (code: number)
 export async function runRun(options: RunOptions, io: CliIo): Promise<number> {
   let runtime: ServerRuntime | null = null;
   let fresh: string | null = null;
+  const simulator = options.simulate
+    ? createSimulator({ latencyMs: 50, latencyJitterMs: 30 })
+    : null;
   try {
+    const upstream = simulator
+      ? `${(await simulator.listen(0, '127.0.0.1')).url}/v1`
+      : options.upstream;
+    if (simulator)
+      io.stderr(
+        'openbatch run: --simulate: answers come from the built-in SIMULATOR (synthetic replies)\n',
+      );
     const input = resolve(options.input);
     const { size } = await stat(input);
     const sha256 = await sha256OfFile(input);
@@ -110,8 +128,8 @@ export async function runRun(options: RunOptions, io: CliIo): Promise<number> {
     const config = runConfig({
       stateDir,
       config: options.config,
-      upstream: options.upstream,
-      upstreamApiKey: options.upstreamApiKey,
+      upstream,
+      upstreamApiKey: simulator ? undefined : options.upstreamApiKey,
       inputBytes: size,
     });
     await checkUpstreams(config.upstreams);
@@ -135,6 +153,7 @@ export async function runRun(options: RunOptions, io: CliIo): Promise<number> {
     return fail(io, 'run', err, options);
   } finally {
     await runtime?.close();
+    await simulator?.close();
   }
 }
 
@@ -197,6 +216,7 @@ async function reportRun(
   const written = await writeJobResults(client, status, ids, {
     output: o.output ? resolve(o.output) : defaults.output,
     errors: o.errors ? resolve(o.errors) : defaults.errors,
+    keepEmptyErrors: o.errors !== undefined,
     ordered: o.ordered === true,
   });
   const table = buildUsageTable(written.usageByModel, o.prices);
@@ -222,12 +242,12 @@ async function reportRun(
 }
 
 function describeRun(
-  w: { output: string; errors: string; outputLines: number; errorLines: number },
+  w: { output: string; errors: string | null; outputLines: number; errorLines: number },
   counts: { total: number; completed: number; failed: number },
 ): string {
   return [
     `${counts.completed.toLocaleString('en-US')} of ${counts.total.toLocaleString('en-US')} lines completed, ${counts.failed.toLocaleString('en-US')} failed`,
     `output: ${w.output} (${w.outputLines} lines)`,
-    `errors: ${w.errors} (${w.errorLines} lines)`,
+    describeErrorFile(w),
   ].join('\n');
 }

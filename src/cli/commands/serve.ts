@@ -18,6 +18,10 @@ export function registerServe(program: Command, io: CliIo, setExit: (code: numbe
     .option('--port <port>', 'port to listen on (env OPENBATCH_PORT)')
     .option('--data-dir <dir>', 'where the database and files live (env OPENBATCH_DATA_DIR)')
     .option('--config <file>', 'JSON config file with upstreams and limits (env OPENBATCH_CONFIG)')
+    .option(
+      '--log-format <format>',
+      'json, pretty, or auto: pretty on a terminal (env OPENBATCH_LOG_FORMAT)',
+    )
     .action(async (opts: CliOverrides) => setExit(await runServe(opts, io)));
 }
 
@@ -34,7 +38,9 @@ export async function runServe(
     io.stderr(`openbatch: ${(err as Error).message}\n`);
     return 2;
   }
-  const logger = createLogger(config.logLevel);
+  const pretty =
+    config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stderr.isTTY);
+  const logger = createLogger(config.logLevel, pretty ? 'pretty' : 'json');
   const simulator =
     config.upstreams.length === 0
       ? createSimulator({ latencyMs: 200, latencyJitterMs: 150 })

@@ -14,6 +14,7 @@ import {
   jobStoreFor,
   jobsOption,
   printJson,
+  resolveApiKey,
   type ClientFlags,
   type JobsFlags,
   type OutputFlags,
@@ -74,6 +75,7 @@ export async function runSubmit(options: SubmitOptions, io: CliIo): Promise<numb
     await stat(input);
     const client = clientFor(options);
     const store = jobStoreFor(options);
+    const { source: apiKeySource } = resolveApiKey(options, client.baseURL);
     const job = await submitJob({
       client,
       store,
@@ -83,6 +85,7 @@ export async function runSubmit(options: SubmitOptions, io: CliIo): Promise<numb
       completionWindow: options.window,
       limits: limitsFrom(options, targetsOpenAi(client)),
       input: { path: input, sha256: await sha256OfFile(input) },
+      apiKeySource,
       onBatchCreated: (b, j) => {
         if (!options.json)
           io.stderr(

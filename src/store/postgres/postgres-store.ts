@@ -4,8 +4,14 @@ import type { FileListQuery } from '../../protocol/file.ts';
 import type { BatchRecord, FileRecord, KeyGrant } from '../../domain/records.ts';
 import { AppError } from '../../domain/app-error.ts';
 import { cancelEffect } from '../../domain/batch-state.ts';
-import { batchToRow, rowToBatch, type BatchRow } from '../batch-row.ts';
-import type { FinalStatus, Store } from '../store.ts';
+import {
+  batchToRow,
+  rowToBatch,
+  rowToStatusTotals,
+  STATUS_TOTALS_SQL,
+  type BatchRow,
+} from '../batch-row.ts';
+import type { BatchStatusTotals, FinalStatus, Store } from '../store.ts';
 import { migrate } from './migrations.ts';
 import { createPgBatchChunks } from './pg-batch-chunks.ts';
 import { findIdempotencyKey, insertOnce } from './pg-idempotency-keys.ts';
@@ -47,6 +53,34 @@ export async function createPostgresStore(
     withBatchDuty: async (batchId, duty) =>
       withAdvisoryLock(lockPool, `openbatch:batch:${batchId}`, duty),
     readAnswers: (batchId, file, start, end) => readAnswers(pool, batchId, file, start, end),
+    ping: async () => {
+      await pool.query(`SELECT 1`);
+    },
+    getFileById: async (id) =>
+      (await one<FileRecord>(`SELECT ${FILE_COLUMNS} FROM files WHERE id = $1`, [id])) ?? null,
+    batchTotals: async () => batchTotals(pool),
+    recentBatches: async (project, limit) =>
+      (
+        await pool.query<BatchRow>(
+          `SELECT * FROM batches WHERE ($1::text IS NULL OR project = $1) ORDER BY seq DESC LIMIT $2`,
+          [project, limit],
+        )
+      ).rows.map(rowToBatch),
+    recentFiles: async (project, limit) =>
+      (
+        await pool.query<FileRecord>(
+          `SELECT ${FILE_COLUMNS} FROM files WHERE ($1::text IS NULL OR project = $1)
+           ORDER BY seq DESC LIMIT $2`,
+          [project, limit],
+        )
+      ).rows,
+    queuedLines: async () =>
+      (
+        await pool.query<{ upstream: string; lines: number }>(
+          `SELECT upstream, SUM(line_count) AS lines FROM chunks
+           WHERE state IN ('pending', 'queued') GROUP BY upstream`,
+        )
+      ).rows,
     hasApiKeys: async () => (await one(`SELECT 1 FROM api_keys LIMIT 1`, [])) !== undefined,
     insertApiKey: async (key) => {
       await pool.query(
@@ -195,6 +229,11 @@ function guarded(store: Store): Store {
     };
   }
   return wrapped as unknown as Store;
+}
+
+async function batchTotals(pool: pg.Pool): Promise<BatchStatusTotals[]> {
+  const { rows } = await pool.query<Parameters<typeof rowToStatusTotals>[0]>(STATUS_TOTALS_SQL);
+  return rows.map(rowToStatusTotals);
 }
 
 async function insertFileRow(db: Queryable, file: FileRecord): Promise<void> {

@@ -4,8 +4,14 @@ import type { BatchError, BatchListQuery } from '../../protocol/batch.ts';
 import type { FileListQuery } from '../../protocol/file.ts';
 import type { BatchRecord, FileRecord, KeyGrant } from '../../domain/records.ts';
 import { cancelEffect } from '../../domain/batch-state.ts';
-import type { FinalStatus, Store } from '../store.ts';
-import { batchToRow, rowToBatch, type BatchRow } from '../batch-row.ts';
+import type { BatchStatusTotals, FinalStatus, Store } from '../store.ts';
+import {
+  batchToRow,
+  rowToBatch,
+  rowToStatusTotals,
+  STATUS_TOTALS_SQL,
+  type BatchRow,
+} from '../batch-row.ts';
 import { SqliteChunkQueue } from './chunk-queue.ts';
 import { ChunkStatements } from './chunk-rows.ts';
 import { LeaseSweeper } from './lease-sweep.ts';
@@ -52,6 +58,9 @@ export function createSqliteStore(path: string): Store {
     readAnswers: () => {
       throw new Error('an embedded store keeps answers in spools, not rows');
     },
+    ping: async () => {
+      statement(db, `SELECT 1 FROM batches LIMIT 1`).get();
+    },
     hasApiKeys: async () => statement(db, `SELECT 1 FROM api_keys LIMIT 1`).get() !== undefined,
     insertApiKey: async (key) => {
       statement(
@@ -77,6 +86,9 @@ export function createSqliteStore(path: string): Store {
     insertFile: async (file, key) => insertOnce(db, key, () => insertFileRow(db, file)),
     getFile: async (project, id) =>
       (q.fileInProject.get(id, project) as FileRecord | undefined) ?? null,
+    getFileById: async (id) =>
+      (statement(db, `SELECT ${FILE_COLUMNS} FROM files WHERE id = ?`).get(id) as
+        FileRecord | undefined) ?? null,
     listFiles: async (project, query) => listFiles(db, project, query),
     fileInUse: async (id) =>
       statement(
@@ -142,12 +154,43 @@ export function createSqliteStore(path: string): Store {
       await walSync.sync();
     },
     releaseLeases: async (nowMs, opts) => sweeper.sweep(nowMs, opts),
+    batchTotals: async () => batchTotals(db),
+    recentBatches: async (project, limit) =>
+      (project === null
+        ? (statement(db, `SELECT * FROM batches ORDER BY seq DESC LIMIT ?`).all(
+            limit,
+          ) as BatchRow[])
+        : (statement(db, `SELECT * FROM batches WHERE project = ? ORDER BY seq DESC LIMIT ?`).all(
+            project,
+            limit,
+          ) as BatchRow[])
+      ).map(rowToBatch),
+    recentFiles: async (project, limit) =>
+      project === null
+        ? (statement(db, `SELECT ${FILE_COLUMNS} FROM files ORDER BY seq DESC LIMIT ?`).all(
+            limit,
+          ) as FileRecord[])
+        : (statement(
+            db,
+            `SELECT ${FILE_COLUMNS} FROM files WHERE project = ? ORDER BY seq DESC LIMIT ?`,
+          ).all(project, limit) as FileRecord[]),
+    queuedLines: async () =>
+      statement(
+        db,
+        `SELECT upstream, SUM(line_count) AS lines FROM chunks
+         WHERE state IN ('pending', 'queued') GROUP BY upstream`,
+      ).all() as { upstream: string; lines: number }[],
     close: async () => {
       await walSync.close();
       db.close();
     },
   };
   return store;
+}
+
+function batchTotals(db: Database): BatchStatusTotals[] {
+  const rows = statement(db, STATUS_TOTALS_SQL).all() as Parameters<typeof rowToStatusTotals>[0][];
+  return rows.map(rowToStatusTotals);
 }
 
 function insertFileRow(db: Database, file: FileRecord): void {
