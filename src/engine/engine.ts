@@ -121,9 +121,13 @@ export function createEngine(deps: EngineDeps): Engine {
   let stopping: Promise<void> | null = null;
   const stopOnce = async (): Promise<void> => {
     controller.abort();
-    await Promise.all([...dispatchers.values()].map((d) => d.drain(deps.options.shutdownGraceMs)));
+    // The loops first: a claim still awaiting the database when the signal came would otherwise
+    // add chunks (and start calls) after drain released everything (leases orphaned until they
+    // run out, outcomes pushed after the last flush).
     await Promise.allSettled(loops);
+    await Promise.all([...dispatchers.values()].map((d) => d.drain(deps.options.shutdownGraceMs)));
     await recorder.flush();
+    recorder.stop();
     await supervisor.settle();
     await deps.blobs.close();
   };

@@ -25,6 +25,7 @@ export class ResultRecorder {
   readonly #deps: EngineDeps;
   #buffer: ItemOutcome[] = [];
   #timer: NodeJS.Timeout | null = null;
+  #stopped = false;
   #lock: Promise<void> = Promise.resolve();
   /** Committed spool lengths of the batches this recorder has written to. */
   readonly #spools = new Map<string, SpoolLengths>();
@@ -51,6 +52,16 @@ export class ResultRecorder {
     });
   }
 
+  /**
+   * After the engine's last flush: no more retries (the store is about to close). What is still
+   * buffered was not recorded; its leases run out and its lines run again.
+   */
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
   /** Runs `work` between flushes (nothing is recorded meanwhile). */
   exclusive<T>(work: () => Promise<T>): Promise<T> {
     const run = this.#lock.then(work);
@@ -71,6 +82,7 @@ export class ResultRecorder {
   }
 
   #schedule(delayMs: number): void {
+    if (this.#stopped) return;
     if (this.#timer && delayMs > 0) return;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {

@@ -61,7 +61,12 @@ describe('/admin/scheduler is scoped: project B sees nothing of project A', () =
     ]);
     expect(seenByA.text).not.toContain('secret-model');
 
-    const seenByAdmin = await admin(t, KEY_ADMIN);
+    // The line is sent a moment after the batch turns in_progress (later on PostgreSQL).
+    let seenByAdmin = await admin(t, KEY_ADMIN);
+    for (let i = 0; i < 100 && !(seenByAdmin.json.upstreams[0].sent > 0); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      seenByAdmin = await admin(t, KEY_ADMIN);
+    }
     expect(seenByAdmin.text).toContain(SECRET_MODEL);
     expect(seenByAdmin.json.upstreams[0].sent).toBeGreaterThan(0);
     await a.batches.cancel(batch.id);

@@ -144,7 +144,8 @@ describe('hostile requests', () => {
     );
     expect(admin.length).toBeLessThan(64 * 1024);
     // Keeping them (as limiter keys did) would hold at least 160 MB more; reading one such
-    // request at a time costs up to ~60 MB that the heap keeps for the next.
-    expect(after - before).toBeLessThan(100 * ONE_MIB);
+    // request at a time costs up to ~60 MB that the heap keeps for the next, and GC timing adds
+    // tens of MB either way (100.03 MiB seen once in CI): the bound sits between the two.
+    expect(after - before).toBeLessThan(128 * ONE_MIB);
   }, 60_000);
 });
