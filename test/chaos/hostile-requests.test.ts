@@ -138,14 +138,19 @@ describe('hostile requests', () => {
     const before = memoryOf(pid)!.rss;
     for (let i = 2; i < 18; i++) await send(i);
     const admin = await (await fetch(proc.baseURL.replace(/\/v1$/, '/admin/scheduler'))).text();
-    const after = memoryOf(pid)!.rss;
+    // The lowest RSS over the next 3 s: on a loaded runner the collector runs late, and what it
+    // frees is not retention (retained names would keep RSS up for good).
+    let after = memoryOf(pid)!.rss;
+    for (let i = 0; i < 30; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = Math.min(after, memoryOf(pid)!.rss);
+    }
     console.log(
       `[hostile] 16 more 10 MB model names: RSS ${mib(before)} → ${mib(after)}, /admin ${admin.length} bytes`,
     );
     expect(admin.length).toBeLessThan(64 * 1024);
     // Keeping them (as limiter keys did) would hold at least 160 MB more; reading one such
-    // request at a time costs up to ~60 MB that the heap keeps for the next, and GC timing adds
-    // tens of MB either way (100.03 MiB seen once in CI): the bound sits between the two.
-    expect(after - before).toBeLessThan(128 * ONE_MIB);
+    // request at a time costs up to ~60 MB that the heap keeps for the next.
+    expect(after - before).toBeLessThan(100 * ONE_MIB);
   }, 60_000);
 });
