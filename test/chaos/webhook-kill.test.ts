@@ -35,7 +35,7 @@ describe('webhooks survive kill -9', () => {
     const env = {
       ...FAST_ENGINE_ENV,
       OPENBATCH_UPSTREAM_URL: `${simUrl}/v1`,
-      OPENBATCH_API_KEYS: 'chaos-key:chaos',
+      OPENBATCH_API_KEYS: 'chaos-key-0123456789:chaos',
       OPENBATCH_WEBHOOK_URL: receiver.url,
       OPENBATCH_WEBHOOK_SECRET: SECRET,
       OPENBATCH_WEBHOOK_ALLOW_PRIVATE: '1',
