@@ -86,7 +86,9 @@ describe('dashboard in a real browser (open mode)', () => {
         }
         return { done, status, finished };
       },
-      (v) => v.status === 'completed',
+      // Status and count are read one after the other: the page may refresh in between, so the
+      // watch ends when both show the end (a page stuck at completed with 58/60 fails here).
+      (v) => v.status === 'completed' && v.finished.replace(/\s/g, '') === '60/60',
       45_000,
     );
     const done = seen.map((v) => v.done);
