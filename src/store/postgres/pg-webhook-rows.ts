@@ -1,36 +1,15 @@
 import type pg from 'pg';
 import { eventPayload, eventTypeFor } from '../../domain/webhooks.ts';
-import type {
-  WebhookDeliveryRecord,
-  WebhookEndpointRecord,
-  WebhookEventType,
-} from '../../domain/webhooks.ts';
+import type { WebhookDeliveryRecord, WebhookEventType } from '../../domain/webhooks.ts';
 import { newEventId } from '../../domain/ids.ts';
 import type { BatchStatus } from '../../protocol/batch.ts';
-import type { Store } from '../store.ts';
+import {
+  TERMINAL_FOR_EVENTS as TERMINAL,
+  toEndpoint,
+  type EndpointRow,
+  type WebhookOps,
+} from '../webhook-row.ts';
 import { inTransaction, type Queryable } from './pg-pool.ts';
-
-type WebhookOps = Pick<
-  Store,
-  | 'insertWebhookEndpoint'
-  | 'listWebhookEndpoints'
-  | 'getWebhookEndpoint'
-  | 'deleteWebhookEndpoint'
-  | 'fanOutWebhookEvents'
-  | 'dueWebhookDeliveries'
-  | 'recordWebhookAttempt'
-  | 'listWebhookDeliveries'
->;
-
-const TERMINAL = new Set(['completed', 'failed', 'expired', 'cancelled']);
-
-interface EndpointRow extends Omit<WebhookEndpointRecord, 'events'> {
-  events: string;
-}
-const toEndpoint = (row: EndpointRow): WebhookEndpointRecord => ({
-  ...row,
-  events: JSON.parse(row.events) as WebhookEventType[],
-});
 
 /** The outbox write, inside the transaction that moves the batch to `status` (see the SQLite twin). */
 export async function recordBatchEvent(

@@ -1,36 +1,15 @@
 import type { Database } from 'better-sqlite3';
 import { eventTypeFor, eventPayload } from '../../domain/webhooks.ts';
-import type {
-  WebhookDeliveryRecord,
-  WebhookEndpointRecord,
-  WebhookEventType,
-} from '../../domain/webhooks.ts';
+import type { WebhookDeliveryRecord, WebhookEventType } from '../../domain/webhooks.ts';
 import { newEventId } from '../../domain/ids.ts';
 import type { BatchStatus } from '../../protocol/batch.ts';
-import type { Store } from '../store.ts';
+import {
+  TERMINAL_FOR_EVENTS as TERMINAL,
+  toEndpoint,
+  type EndpointRow,
+  type WebhookOps,
+} from '../webhook-row.ts';
 import { statement } from './statement-cache.ts';
-
-type WebhookOps = Pick<
-  Store,
-  | 'insertWebhookEndpoint'
-  | 'listWebhookEndpoints'
-  | 'getWebhookEndpoint'
-  | 'deleteWebhookEndpoint'
-  | 'fanOutWebhookEvents'
-  | 'dueWebhookDeliveries'
-  | 'recordWebhookAttempt'
-  | 'listWebhookDeliveries'
->;
-
-const TERMINAL = new Set(['completed', 'failed', 'expired', 'cancelled']);
-
-interface EndpointRow extends Omit<WebhookEndpointRecord, 'events'> {
-  events: string;
-}
-const toEndpoint = (row: EndpointRow): WebhookEndpointRecord => ({
-  ...row,
-  events: JSON.parse(row.events) as WebhookEventType[],
-});
 
 /**
  * The outbox write: called inside the transaction that moves a batch to `status`, so the event
