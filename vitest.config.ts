@@ -12,8 +12,7 @@ const CI_CHAOS = [
   'test/chaos/fuzz.test.ts',
   'test/chaos/isolation.test.ts',
   'test/chaos/canary.test.ts',
-  // hostile-requests.test.ts runs only in `npm run chaos` for now: its 10 MB-model-name RSS
-  // check fails on main since the issue-11 merge (names retained, cause not found yet).
+  'test/chaos/hostile-requests.test.ts',
 ];
 
 /** End-to-end files that run on both stores (files that peek into SQLite are not among them). */
