@@ -10,5 +10,7 @@ export default defineConfig({
     fileParallelism: false,
     allowOnly: false,
     reporters: ['default'],
+    // A real PostgreSQL for the cluster scenarios (the same throw-away server as npm test).
+    globalSetup: ['test/global-setup.ts'],
   },
 });

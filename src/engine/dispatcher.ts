@@ -17,6 +17,8 @@ const IDLE_WAIT_MS = 1_000;
 const ADMISSION_SCAN = 64;
 /** Request bodies claimed ahead are held in memory up to about this much (large vision lines). */
 const CLAIM_AHEAD_BYTES = 8 * 1024 * 1024;
+/** Under a rate limit, lines are claimed about this far ahead of when they can be sent. */
+const CLAIM_AHEAD_MS = 500;
 /**
  * Request bodies in flight are held to about this much (one call always may go): with lines of
  * hundreds of KB (inline images), memory stays bounded by this, not by concurrency × line size.
@@ -178,12 +180,13 @@ export class Dispatcher {
   async #fill(): Promise<number> {
     const { store, clock, options } = this.#deps;
     const capacity = this.scheduler.upstream.maxConcurrency;
-    // Claim in chunks of at least `capacity` (or when idle), not one item per finished call.
-    const want = 2 * capacity - this.#claimed.length - this.#inFlight.size;
+    const ahead = this.#claimAheadLines(capacity);
+    // Claim in chunks of at least half the target (or when idle), not one item per finished call.
+    const want = ahead - this.#claimed.length - this.#inFlight.size;
     const roomBytes = CLAIM_AHEAD_BYTES - this.#claimed.bytes;
     if (
       roomBytes > 0 &&
-      (want >= capacity || (this.#claimed.length === 0 && this.inFlightCount < capacity))
+      (2 * want >= ahead || (this.#claimed.length === 0 && this.inFlightCount < capacity))
     ) {
       const chunks = await store.claimChunks(
         this.scheduler.upstream.name,
@@ -203,6 +206,18 @@ export class Dispatcher {
     const dueInMs = this.#nextRetryMs - clock.nowMs();
     if (dueInMs <= 0) this.#nextRetryMs = Infinity;
     return Math.min(IDLE_WAIT_MS, Math.max(1, dueInMs));
+  }
+
+  /**
+   * Lines to hold claimed or in flight: two rounds of the concurrency limit, or, under a rate
+   * limit, about CLAIM_AHEAD_MS of sends at this process's rate when that is less. Lines claimed
+   * ahead wait for this process only: with several processes on one batch, a process holding many
+   * at a small share would finish long after the others ran dry.
+   */
+  #claimAheadLines(capacity: number): number {
+    const perSecond = this.scheduler.requestsPerSecond();
+    const byRate = perSecond === null ? Infinity : Math.ceil((perSecond * CLAIM_AHEAD_MS) / 1_000);
+    return Math.max(2, Math.min(2 * capacity, byRate));
   }
 
   /** Adds a claimed chunk's lines to the local queue (a chunk that cannot be read goes back). */

@@ -1,5 +1,6 @@
 import type { BatchResultsPage, ResultsCursor } from '../protocol/batch-results.ts';
 import { DEFAULT_SCHEDULING } from '../domain/scheduling-settings.ts';
+import { randomUUID } from 'node:crypto';
 import { coerceError } from '../lib/coerce-error.ts';
 import { WakeSignal } from '../lib/wake-signal.ts';
 import type { Upstream } from '../providers/provider.ts';
@@ -10,6 +11,7 @@ import {
   type SendResult,
   type UpstreamSchedulerSnapshot,
 } from './limiter/upstream-scheduler.ts';
+import { ClusterLimits } from './limiter/cluster-limits.ts';
 import { LimiterChangeLog } from './limiter-change-log.ts';
 import { ResultRecorder } from './result-recorder.ts';
 import { readResultsPage } from './results-reader.ts';
@@ -80,6 +82,15 @@ export function createEngine(deps: EngineDeps): Engine {
       .map((u) => [u.name, new Dispatcher(deps, schedulerFor(u), recorder, meter)]),
   );
   const supervisor = new Supervisor(deps, [...dispatchers.values()], recorder);
+  // Processes on one shared store share each upstream's limits (see ClusterLimits).
+  const exchange = deps.store.limiterExchange;
+  const cluster = exchange
+    ? new ClusterLimits(
+        exchange,
+        [...dispatchers.values()].map((d) => d.scheduler),
+        { clock: deps.clock, logger: deps.logger, memberId: randomUUID() },
+      )
+    : null;
   const loops: Promise<void>[] = [];
   let lastStatusLogMs = 0;
   const limiterLog = new LimiterChangeLog(deps.logger);
@@ -154,8 +165,11 @@ export function createEngine(deps: EngineDeps): Engine {
         if (orphans > 0)
           deps.logger.warn({ blobs: orphans }, 'removed file contents no file names');
       }
+      // The first heartbeat before the first call: this process starts at its share.
+      await cluster?.beat();
       started = true;
       loops.push(supervise(), ...[...dispatchers.values()].map((d) => d.run(controller.signal)));
+      if (cluster) loops.push(cluster.run(controller.signal, new WakeSignal()));
     },
     // Idempotent: serve stops the engine at the signal, and runtime.close() stops it again.
     stop: () => (stopping ??= stopOnce()),

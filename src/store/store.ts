@@ -78,6 +78,26 @@ export interface ProjectUsage {
   fileBytes: number;
 }
 
+/** One process's heartbeat in the cluster rate-limit exchange. */
+export interface LimiterExchangeRequest {
+  memberId: string;
+  /** Every key (upstream and model) this process sends on now: replaces what it said before. */
+  activeKeys: string[];
+  /** 429s it saw since its last heartbeat: key → retry-after ms. */
+  cooldowns: ReadonlyMap<string, number>;
+  /** A process counts (its keys too) for this long after its last heartbeat. */
+  liveWindowMs: number;
+}
+
+export interface LimiterExchangeReply {
+  /** Processes that sent a heartbeat within the window (this one included). */
+  liveMembers: number;
+  /** Live processes sending on each key. */
+  activeByKey: Map<string, number>;
+  /** Cooldowns still running, by key: ms left. */
+  cooldownMsByKey: Map<string, number>;
+}
+
 /** How a batch ends when its items are all terminal. */
 export type FinalStatus = 'completed' | 'expired' | 'cancelled';
 
@@ -110,6 +130,11 @@ export interface Store {
   ): AsyncIterable<Buffer>;
   /** Answers when the database does (readiness probe); throws when it cannot be read. */
   ping(): Promise<void>;
+  /**
+   * A shared store's rate-limit exchange between processes (absent on an embedded store): see
+   * ClusterLimits. Times are the database's, so process clocks need not agree.
+   */
+  readonly limiterExchange?: (request: LimiterExchangeRequest) => Promise<LimiterExchangeReply>;
 
   // -- API keys and projects
   hasApiKeys(): Promise<boolean>;

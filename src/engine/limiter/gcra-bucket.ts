@@ -6,8 +6,11 @@
 export class GcraBucket {
   #limitPerMinute: number;
   #tatMs = 0;
-  readonly #burstMs: number;
+  readonly #fullBurstMs: number;
+  #burstMs: number;
   readonly #headroom: number;
+  /** This process's part of the limit when several processes share it (1: all of it). */
+  #share = 1;
 
   /**
    * `headroom` < 1 runs the bucket slightly under the limit: requests reach the upstream with a
@@ -15,6 +18,7 @@ export class GcraBucket {
    */
   constructor(limitPerMinute: number, burstMs = 1_000, headroom = 1) {
     this.#limitPerMinute = limitPerMinute;
+    this.#fullBurstMs = burstMs;
     this.#burstMs = burstMs;
     this.#headroom = headroom;
   }
@@ -25,7 +29,12 @@ export class GcraBucket {
 
   /** Time one unit takes to drain. */
   get #intervalMs(): number {
-    return 60_000 / (this.#limitPerMinute * this.#headroom);
+    return 60_000 / (this.#limitPerMinute * this.#headroom * this.#share);
+  }
+
+  /** Units per second it lets through (headroom and share applied). */
+  get ratePerSecond(): number {
+    return 1_000 / this.#intervalMs;
   }
 
   /** Units the bucket holds when full (one burst). */
@@ -70,5 +79,16 @@ export class GcraBucket {
 
   setLimit(limitPerMinute: number): void {
     this.#limitPerMinute = limitPerMinute;
+  }
+
+  /**
+   * Runs the bucket at `share` (0..1] of its limit, burst included. The debt already taken is
+   * kept in time, so a smaller share slows what follows without refunding what went out.
+   * A shared bucket also keeps only half its burst: the processes' bursts line up (at the start,
+   * after a cooldown), and requests sent before the limit was learned used the upstream's.
+   */
+  setShare(share: number): void {
+    this.#share = Math.min(1, Math.max(0.01, share));
+    this.#burstMs = this.#share < 1 ? this.#fullBurstMs / 2 : this.#fullBurstMs;
   }
 }

@@ -13,6 +13,8 @@ export interface LimiterKeySnapshot {
   rpm: number | null;
   tpm: number | null;
   source: 'config' | 'headers' | 'none';
+  /** This process's part of the limits (1 alone; 1/3 as one of three processes using the key). */
+  share: number;
   availableRequests: number | null;
   availableTokens: number | null;
   cooldownMs: number;
@@ -40,6 +42,8 @@ class KeyState {
   promptRatio = 1;
   ratioSamples = 0;
   lastUsedMs = 0;
+  /** This process's part of the key's limits in a cluster (see ClusterLimits). */
+  share = 1;
 }
 
 /**
@@ -52,6 +56,9 @@ export class RateLimiter {
   readonly #headroom: number;
   /** The latest time any call was given: keys are aged against it. */
   #nowMs = 0;
+  #defaultShare = 1;
+  #clusterShares: ReadonlyMap<string, number> = new Map();
+  #joinHoldMs = 0;
 
   /** `headroom`: share of each limit actually used (see GcraBucket). @default 1 */
   constructor(configured: ConfiguredLimits, headroom = 1) {
@@ -59,8 +66,10 @@ export class RateLimiter {
     this.#headroom = headroom;
   }
 
-  #bucket(limitPerMinute: number): GcraBucket {
-    return new GcraBucket(limitPerMinute, 1_000, this.#headroom);
+  #bucket(limitPerMinute: number, share: number): GcraBucket {
+    const bucket = new GcraBucket(limitPerMinute, 1_000, this.#headroom);
+    bucket.setShare(share);
+    return bucket;
   }
 
   /** True when a token bucket exists, i.e. token estimates are worth computing. */
@@ -115,6 +124,44 @@ export class RateLimiter {
     if (headers) this.#learn(s, headers, nowMs);
   }
 
+  /**
+   * Sets this process's part of each key's limits (from ClusterLimits). Keys not in `shares` get
+   * `defaultShare`. A key made later that is in `shares` is one other processes already send on:
+   * it waits `joinHoldMs` before its first send, so they learn that this one sends on it too (and
+   * slow down) before it does.
+   */
+  setShares(defaultShare: number, shares: ReadonlyMap<string, number>, joinHoldMs: number): void {
+    this.#defaultShare = defaultShare;
+    this.#clusterShares = shares;
+    this.#joinHoldMs = joinHoldMs;
+    for (const [key, s] of this.#keys) {
+      const share = shares.get(key) ?? defaultShare;
+      if (s.share === share) continue;
+      s.share = share;
+      s.requests?.setShare(share);
+      s.tokens?.setShare(share);
+    }
+  }
+
+  /**
+   * The highest request rate (per second, share and headroom applied) of the keys used since
+   * `sinceMs`; null when one of them has no request limit (nothing to pace claims by).
+   */
+  requestsPerSecond(sinceMs: number): number | null {
+    let fastest = 0;
+    for (const s of this.#keys.values()) {
+      if (s.lastUsedMs < sinceMs) continue;
+      if (!s.requests) return null;
+      fastest = Math.max(fastest, s.requests.ratePerSecond);
+    }
+    return fastest > 0 ? fastest : null;
+  }
+
+  /** Keys used since `sinceMs`: what this process tells the cluster it is sending on. */
+  keysUsedSince(sinceMs: number): string[] {
+    return [...this.#keys].filter(([, s]) => s.lastUsedMs >= sinceMs).map(([key]) => key);
+  }
+
   /** A 429: the whole key waits until its retry-after, for every sender. */
   onRateLimited(key: string, retryAfterMs: number, nowMs: number): void {
     const s = this.#state(key, nowMs);
@@ -137,6 +184,7 @@ export class RateLimiter {
       rpm: s.requests?.limitPerMinute ?? null,
       tpm: s.tokens?.limitPerMinute ?? null,
       source: s.source,
+      share: Math.round(s.share * 1000) / 1000,
       availableRequests: s.requests ? Math.floor(s.requests.available(nowMs)) : null,
       availableTokens: s.tokens ? Math.floor(s.tokens.available(nowMs)) : null,
       cooldownMs: Math.max(0, s.cooldownUntilMs - nowMs),
@@ -150,8 +198,11 @@ export class RateLimiter {
     if (!s) {
       if (this.#keys.size >= MAX_LIMITER_KEYS) this.#prune(this.#nowMs, MAX_LIMITER_KEYS - 1);
       s = new KeyState();
-      if (this.#configured.rpm) s.requests = this.#bucket(this.#configured.rpm);
-      if (this.#configured.tpm) s.tokens = this.#bucket(this.#configured.tpm);
+      const joining = this.#clusterShares.get(key);
+      s.share = joining ?? this.#defaultShare;
+      if (joining !== undefined) s.cooldownUntilMs = this.#nowMs + this.#joinHoldMs;
+      if (this.#configured.rpm) s.requests = this.#bucket(this.#configured.rpm, s.share);
+      if (this.#configured.tpm) s.tokens = this.#bucket(this.#configured.tpm, s.share);
       if (s.requests || s.tokens) s.source = 'config';
       this.#keys.set(key, s);
     }
@@ -177,12 +228,12 @@ export class RateLimiter {
   #learn(s: KeyState, h: RateLimitHeaders, nowMs: number): void {
     if (h.limitRequests && !this.#configured.rpm) {
       if (s.requests) s.requests.setLimit(h.limitRequests);
-      else s.requests = this.#bucket(h.limitRequests);
+      else s.requests = this.#bucket(h.limitRequests, s.share);
       s.source = s.source === 'config' ? 'config' : 'headers';
     }
     if (h.limitTokens && !this.#configured.tpm) {
       if (s.tokens) s.tokens.setLimit(h.limitTokens);
-      else s.tokens = this.#bucket(h.limitTokens);
+      else s.tokens = this.#bucket(h.limitTokens, s.share);
       s.source = s.source === 'config' ? 'config' : 'headers';
     }
     if (h.remainingRequests !== undefined) s.requests?.clampAvailable(h.remainingRequests, nowMs);

@@ -75,6 +75,8 @@ export class UpstreamScheduler {
   readonly #adaptive: AdaptiveConcurrency;
   #adaptiveOn: boolean;
   #realtimeWaiting = 0;
+  /** 429 cooldowns seen here and not yet told to the other processes: key → retry-after ms. */
+  readonly #cooldownsToShare = new Map<string, number>();
   /** Estimates by request: a line waiting for tokens is tried on every admission loop. */
   readonly #estimates = new WeakMap<object, TokenEstimate>();
 
@@ -159,11 +161,47 @@ export class UpstreamScheduler {
     if (headers && this.#settings.adaptive === 'auto') this.#adaptiveOn = false;
     const chargeUsage = this.#settings.tokenAccounting === 'usage';
     this.#limiter.settle(r.key, r, result.usage, headers, now, chargeUsage);
-    if (result.status === 429)
-      this.#limiter.onRateLimited(r.key, result.retryAfterMs ?? 1_000, now);
+    if (result.status === 429) {
+      const retryAfterMs = result.retryAfterMs ?? 1_000;
+      this.#limiter.onRateLimited(r.key, retryAfterMs, now);
+      this.#cooldownsToShare.set(
+        r.key,
+        Math.max(retryAfterMs, this.#cooldownsToShare.get(r.key) ?? 0),
+      );
+    }
     if (result.overloaded) this.#adaptive.onOverload(now);
     else if (result.status !== null && result.status < 500)
       this.#adaptive.onSuccess(now - r.startedMs, inFlight, now);
+  }
+
+  /** Requests per second this process may send now (its fastest recent model), null if unlimited. */
+  requestsPerSecond(): number | null {
+    return this.#limiter.requestsPerSecond(this.#clock.nowMs() - 10_000);
+  }
+
+  /** Models this process sent on since `sinceMs` (ClusterLimits reports them). */
+  modelsUsedSince(sinceMs: number): string[] {
+    return this.#limiter.keysUsedSince(sinceMs);
+  }
+
+  /** The 429 cooldowns seen since the last call, for the other processes to respect. */
+  takeCooldowns(): Map<string, number> {
+    const taken = new Map(this.#cooldownsToShare);
+    this.#cooldownsToShare.clear();
+    return taken;
+  }
+
+  /**
+   * What the cluster says: this process's share per model (see RateLimiter.setShares), and the
+   * cooldowns others saw.
+   */
+  applyCluster(
+    shares: { defaultShare: number; byModel: ReadonlyMap<string, number>; joinHoldMs: number },
+    cooldownMs: ReadonlyMap<string, number>,
+  ): void {
+    const now = this.#clock.nowMs();
+    this.#limiter.setShares(shares.defaultShare, shares.byModel, shares.joinHoldMs);
+    for (const [model, ms] of cooldownMs) this.#limiter.onRateLimited(model, ms, now);
   }
 
   /** Marks a real-time request as waiting, so batch dispatch holds back; returns the release. */

@@ -151,6 +151,20 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_ms) WHERE state = 'pending';
   CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, delivery_id);
   `,
+  // Cluster rate limits (ClusterLimits): who sends on which key, and 429 cooldowns. Times are
+  // the database's (timestamptz), so processes need not agree on the time.
+  `
+  CREATE TABLE limiter_members (
+    member_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    seen_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (member_id, key)
+  );
+  CREATE TABLE limiter_cooldowns (
+    key TEXT PRIMARY KEY,
+    until_at TIMESTAMPTZ NOT NULL
+  );
+  `,
 ];
 
 /**

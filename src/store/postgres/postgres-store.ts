@@ -17,6 +17,7 @@ import { createPgBatchChunks } from './pg-batch-chunks.ts';
 import { findIdempotencyKey, insertOnce } from './pg-idempotency-keys.ts';
 import { createPgWebhookRows, recordBatchEvent } from './pg-webhook-rows.ts';
 import { PgChunkQueue } from './pg-chunk-queue.ts';
+import { exchangeLimiterState } from './pg-limiter-exchange.ts';
 import { createPool, inTransaction, isUnavailable, type Queryable } from './pg-pool.ts';
 
 const FILE_COLUMNS = 'id, project, purpose, filename, bytes, created_at_ms, expires_at_ms';
@@ -56,6 +57,7 @@ export async function createPostgresStore(
     ping: async () => {
       await pool.query(`SELECT 1`);
     },
+    limiterExchange: async (request) => exchangeLimiterState(pool, request),
     getFileById: async (id) =>
       (await one<FileRecord>(`SELECT ${FILE_COLUMNS} FROM files WHERE id = $1`, [id])) ?? null,
     batchTotals: async () => batchTotals(pool),
