@@ -14,6 +14,7 @@ const CI_CHAOS = [
   'test/chaos/canary.test.ts',
   'test/chaos/hostile-requests.test.ts',
   'test/chaos/cluster-limits.test.ts',
+  'test/chaos/cluster-kill.test.ts',
 ];
 
 /** End-to-end files that run on both stores (files that peek into SQLite are not among them). */

@@ -374,10 +374,13 @@ async function* readAnswers(
 ): AsyncGenerator<Buffer> {
   let from = start;
   while (from < end) {
+    // From the row holding byte `from` on, by the primary key alone: a condition on the row's
+    // length would read (and detoast) every earlier row on every page, quadratic in the batch.
     const { rows } = await pool.query<{ byte_start: number; data: Buffer }>(
       `SELECT byte_start, data FROM answers
        WHERE batch_id = $1 AND file = $2 AND byte_start < $4
-         AND byte_start + length(data) > $3
+         AND byte_start >= (SELECT coalesce(max(byte_start), 0) FROM answers
+                            WHERE batch_id = $1 AND file = $2 AND byte_start <= $3)
        ORDER BY byte_start LIMIT ${ANSWER_PAGE}`,
       [batchId, file, from, end],
     );
