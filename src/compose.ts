@@ -108,7 +108,10 @@ export async function createServerRuntime(
       maxBatchFileBytes: limits.maxBatchFileBytes,
       maxJsonBodyBytes: limits.maxJsonBodyBytes,
     },
-    retention: { batchFileExpiresAfterSeconds: config.retention.batchFileExpiresAfterSeconds },
+    retention: {
+      batchFileExpiresAfterSeconds: config.retention.batchFileExpiresAfterSeconds,
+      otherFileExpiresAfterSeconds: config.retention.otherFileExpiresAfterSeconds,
+    },
     webhooks: { allowPrivate: config.webhooks.allowPrivate, envEndpointUrl: config.webhooks.url },
     metrics,
     costOf: createCostOf(),

@@ -63,6 +63,8 @@ export interface ApiDeps {
 export interface Retention {
   /** Uploads with purpose=batch (and inputs made by a retry) without `expires_after`. */
   batchFileExpiresAfterSeconds: number;
+  /** Uploads of every other purpose without `expires_after`; 0: kept until deleted. */
+  otherFileExpiresAfterSeconds: number;
 }
 
 /**

@@ -106,6 +106,11 @@ export interface Config {
     batchFileExpiresAfterSeconds: number;
     /** Output and error files of a batch without `output_expires_after`. @default 30 days */
     outputExpiresAfterSeconds: number;
+    /**
+     * Uploads of every other purpose without `expires_after`; 0: kept until deleted (OpenAI's
+     * behaviour). @default 0
+     */
+    otherFileExpiresAfterSeconds: number;
   };
   webhooks: {
     /** OPENBATCH_WEBHOOK_URL + OPENBATCH_WEBHOOK_SECRET: one endpoint for every project's events. */
@@ -189,7 +194,11 @@ const fileSchema = z
       .partial()
       .optional(),
     retention: z
-      .object({ batchFileExpiresAfterSeconds: positiveInt, outputExpiresAfterSeconds: positiveInt })
+      .object({
+        batchFileExpiresAfterSeconds: positiveInt,
+        outputExpiresAfterSeconds: positiveInt,
+        otherFileExpiresAfterSeconds: z.coerce.number().int().min(0),
+      })
       .partial()
       .optional(),
     engine: z
@@ -278,6 +287,10 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
       outputExpiresAfterSeconds: num(
         'OPENBATCH_OUTPUT_EXPIRES_AFTER_SECONDS',
         file.retention?.outputExpiresAfterSeconds ?? THIRTY_DAYS_S,
+      ),
+      otherFileExpiresAfterSeconds: num(
+        'OPENBATCH_FILE_EXPIRES_AFTER_SECONDS',
+        file.retention?.otherFileExpiresAfterSeconds ?? 0,
       ),
     },
     webhooks: envWebhooks(env, num),

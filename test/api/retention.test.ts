@@ -124,3 +124,26 @@ describe('retention: expires_after, output_expires_after, defaults, bytes remove
     expect(readdirSync(join(dataDir, 'blobs'))).not.toContain('file-orphanOrphanOrphan12');
   });
 });
+
+describe('retention: a default expiry for files of every other purpose', () => {
+  it('OPENBATCH_FILE_EXPIRES_AFTER_SECONDS dates user_data uploads; expires_after still wins', async () => {
+    const t = await startTestServer({
+      env: { OPENBATCH_FILE_EXPIRES_AFTER_SECONDS: String(HOUR_S) },
+    });
+    try {
+      const plain = await t.client.files.create({
+        file: await toFile(Buffer.from('{"a":1}\n'), 'notes.jsonl'),
+        purpose: 'user_data',
+      });
+      expect(plain.expires_at).toBe(plain.created_at + HOUR_S);
+      const own = await t.client.files.create({
+        file: await toFile(Buffer.from('{"a":2}\n'), 'notes.jsonl'),
+        purpose: 'user_data',
+        expires_after: { anchor: 'created_at', seconds: 2 * HOUR_S },
+      });
+      expect(own.expires_at).toBe(own.created_at + 2 * HOUR_S);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -163,9 +163,7 @@ function checkUpload(
   if (problem !== null)
     throw badRequest(`Invalid file format for Batch API. Must be .jsonl${problem}`);
   const nowMs = deps.clock.nowMs();
-  const expiresAfterS =
-    parseExpiresAfter(upload.fields) ??
-    (purpose === 'batch' ? deps.retention.batchFileExpiresAfterSeconds : null);
+  const expiresAfterS = parseExpiresAfter(upload.fields) ?? defaultExpiry(deps.retention, purpose);
   return {
     id,
     project,
@@ -223,4 +221,10 @@ function parseExpiresAfter(fields: Map<string, string>): number | null {
     );
   }
   return seconds;
+}
+
+/** Seconds an upload without `expires_after` lives (null: until deleted). */
+function defaultExpiry(retention: ApiDeps['retention'], purpose: string): number | null {
+  if (purpose === 'batch') return retention.batchFileExpiresAfterSeconds;
+  return retention.otherFileExpiresAfterSeconds > 0 ? retention.otherFileExpiresAfterSeconds : null;
 }
