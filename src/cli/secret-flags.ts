@@ -38,15 +38,62 @@ export async function resolveSecretFlags(
   return out;
 }
 
-/** Reads one line from standard input, prompting on stderr when it is a terminal. */
+/**
+ * Reads one line from standard input. On a terminal it prompts on stderr and reads with echo
+ * off, so the key never shows on the screen; piped input is read as it comes.
+ */
 export async function readStdinLine(prompt: string): Promise<string> {
+  if (process.stdin.isTTY) return readHidden(prompt);
   const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, terminal: false });
-  if (process.stdin.isTTY) process.stderr.write(prompt);
   try {
     for await (const line of rl) return line;
     return '';
   } finally {
     rl.close();
+  }
+}
+
+async function readHidden(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  // Echo off before the prompt shows: a key typed (or pasted) at once must not echo.
+  stdin.setRawMode(true);
+  process.stderr.write(prompt);
+  const typed = new HiddenLine();
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const onData = (chunk: Buffer): void => {
+        const state = typed.feed(chunk.toString('utf8'));
+        if (state === 'more') return;
+        stdin.off('data', onData);
+        if (state === 'interrupted') reject(new Error('interrupted'));
+        else resolve(typed.value);
+      };
+      stdin.on('data', onData);
+      stdin.resume();
+    });
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+    process.stderr.write('\n');
+  }
+}
+
+/** What a raw-mode terminal sends while a secret is typed: characters, erase, enter, Ctrl-C/D. */
+export class HiddenLine {
+  #chars: string[] = [];
+
+  get value(): string {
+    return this.#chars.join('');
+  }
+
+  feed(text: string): 'more' | 'done' | 'interrupted' {
+    for (const ch of text) {
+      if (ch === '\r' || ch === '\n' || ch === '\u0004') return 'done';
+      if (ch === '\u0003') return 'interrupted';
+      if (ch === '\u007f' || ch === '\b') this.#chars.pop();
+      else if (ch >= ' ') this.#chars.push(ch);
+    }
+    return 'more';
   }
 }
