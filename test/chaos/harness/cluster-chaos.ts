@@ -167,8 +167,10 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
 
 /** Paid calls a process made in the second before it was killed (in flight, or not yet committed). */
 function lateCalls(calls: readonly SimCall[], killedAtMs: number): number {
-  return calls.filter((call) => isPaid(call) && idOfCall(call) && call.atMs >= killedAtMs - 1_000)
-    .length;
+  return calls.filter(
+    (call) =>
+      isPaid(call) && idOfCall(call) && call.atMs >= killedAtMs - 1_000 && call.atMs <= killedAtMs,
+  ).length;
 }
 
 /** What every cluster scenario must show: every line once, paid twice only for what was in flight. */
