@@ -11,6 +11,14 @@ import type { EngineDeps } from './engine-deps.ts';
 import type { Reservation, SendResult, UpstreamScheduler } from './limiter/upstream-scheduler.ts';
 import type { ResultRecorder } from './result-recorder.ts';
 import type { ThroughputMeter } from './throughput-meter.ts';
+import type { CostControl } from './cost-control.ts';
+import type { ResponseCache } from './response-cache.ts';
+
+/** The cost controls a dispatcher consults (issue 13): spend caps, canary, response cache. */
+export interface DispatchControls {
+  costs: CostControl;
+  cache: ResponseCache;
+}
 
 const IDLE_WAIT_MS = 1_000;
 /** How far into the claimed queue admission looks past a blocked model (mixed-model batches). */
@@ -58,17 +66,20 @@ export class Dispatcher {
   #realtimeInFlight = 0;
   /** Earliest not_before of the retries this dispatcher scheduled. */
   #nextRetryMs = Infinity;
+  readonly #controls: DispatchControls | null;
 
   constructor(
     deps: EngineDeps,
     scheduler: UpstreamScheduler,
     recorder: ResultRecorder,
     meter: ThroughputMeter,
+    controls: DispatchControls | null = null,
   ) {
     this.#deps = deps;
     this.scheduler = scheduler;
     this.#recorder = recorder;
     this.#meter = meter;
+    this.#controls = controls;
   }
 
   wake(): void {
@@ -211,6 +222,7 @@ export class Dispatcher {
     let items: ClaimedItem[];
     try {
       items = await loadChunkLines(this.#deps.blobs, chunk);
+      await this.#controls?.costs.prepare(chunk.batch_id);
     } catch (err) {
       this.#deps.logger.error(
         { batchId: chunk.batch_id, chunkId: chunk.chunk_id, err: coerceError(err).message },
@@ -268,6 +280,14 @@ export class Dispatcher {
     ) {
       const item = this.#claimed.at(i)!;
       if (bytes > 0 && bytes + item.body.length > IN_FLIGHT_BYTES) break;
+      // Spend cap: a line waits while what is in flight may still cost less than its bound.
+      if (
+        this.#controls &&
+        this.#controls.costs.gate(item, this.scheduler.upstream.name) !== 'go'
+      ) {
+        i++;
+        continue;
+      }
       const admission = this.scheduler.tryAdmit(item.model, item.body, item);
       if ('waitMs' in admission) {
         waitMs = Math.min(waitMs, Math.max(1, admission.waitMs));
@@ -296,6 +316,7 @@ export class Dispatcher {
     this.#inFlight.add(flight);
     this.#inFlightBytes += item.body.length;
     this.stats.sent++;
+    this.#controls?.costs.started(item, this.scheduler.upstream.name);
     // Only a lease lost with its request out counts towards poison (engine README, invariant 4).
     if (!item.suspect)
       this.#recorder.push({
@@ -305,6 +326,7 @@ export class Dispatcher {
         index: item.index,
       });
     void this.#call(item, reservation, stop).finally(() => {
+      this.#controls?.costs.ended(item, this.scheduler.upstream.name);
       this.#inFlight.delete(flight);
       this.#inFlightBytes -= item.body.length;
       this.#wake.wake();
@@ -314,8 +336,11 @@ export class Dispatcher {
   async #call(item: ClaimedItem, reservation: Reservation, stop: CallStop): Promise<void> {
     const { clock, options } = this.#deps;
     let res: UpstreamResponse;
+    let cached = false;
     try {
-      res = await this.scheduler.upstream.send({ path: item.endpoint, body: item.body, stop });
+      if (this.#cacheProject(item) === null)
+        res = await this.scheduler.upstream.send({ path: item.endpoint, body: item.body, stop });
+      else ({ res, cached } = await this.#cachedSend(item, stop));
     } catch (err) {
       const reason = stop.reason as StopReason | undefined;
       if (stop.stopped && reason !== 'timeout') {
@@ -340,11 +365,34 @@ export class Dispatcher {
       return this.#apply(item, decideFromError(item, error, options.retry, clock.nowMs()));
     }
     const decision = decideFromResponse(item, res, options.retry, clock.nowMs());
-    this.scheduler.settle(reservation, sendResult(res, decision), this.inFlightCount);
-    this.#apply(item, decision);
+    // A cached answer never reached the upstream: its reservation is given back.
+    this.scheduler.settle(
+      reservation,
+      cached ? NOT_SENT : sendResult(res, decision),
+      this.inFlightCount,
+    );
+    this.#apply(item, decision, { status: res.status, body: res.body, cached });
   }
 
-  #apply(item: ClaimedItem, decision: Decision): void {
+  /** The project whose cache a line may use, or null when no cache applies. */
+  #cacheProject(item: ClaimedItem): string | null {
+    if (!this.#controls?.cache.enabled) return null;
+    return this.#controls.costs.projectOf(item.batch_id);
+  }
+
+  #cachedSend(item: ClaimedItem, stop: CallStop) {
+    const upstream = this.scheduler.upstream;
+    return this.#controls!.cache.call(item, upstream.name, this.#cacheProject(item)!, () =>
+      upstream.send({ path: item.endpoint, body: item.body, stop }),
+    );
+  }
+
+  #apply(
+    item: ClaimedItem,
+    decision: Decision,
+    answer: { status: number; body: string; cached: boolean } | null = null,
+  ): void {
+    this.#controls?.costs.settle(item, this.scheduler.upstream.name, decision.outcome, answer);
     if (decision.cooldownMs !== null) this.stats.rateLimited++;
     if (decision.maybePaid && decision.outcome.kind === 'retry') this.stats.maybePaidRetries++;
     if (decision.outcome.kind === 'retry')
@@ -365,7 +413,13 @@ export class Dispatcher {
         lease_gen: item.lease_gen,
         index: item.index,
         state: reason,
-        record: notRunLine(item.batch_id, item.custom_id, reason, this.#deps.clock.nowMs()),
+        record: notRunLine(
+          item.batch_id,
+          item.custom_id,
+          reason,
+          this.#deps.clock.nowMs(),
+          this.#controls?.costs.stopError(item.batch_id),
+        ),
       });
     }
     this.#claimed.close(item);

@@ -16,6 +16,7 @@ import { readResultsPage } from './results-reader.ts';
 import { validateRetryPolicy } from './retry-policy.ts';
 import { SUSPECT_DELAY_MS, Supervisor } from './supervisor.ts';
 import { ThroughputMeter } from './throughput-meter.ts';
+import { createControls } from './create-controls.ts';
 
 export type { SendResult } from './limiter/upstream-scheduler.ts';
 
@@ -72,12 +73,13 @@ export function createEngine(deps: EngineDeps): Engine {
   const supervisorWake = new WakeSignal();
   const recorder = new ResultRecorder(deps);
   const meter = new ThroughputMeter();
+  const controls = createControls(deps);
   const schedulerFor = (u: Upstream): UpstreamScheduler =>
     new UpstreamScheduler(u, deps.options.scheduling.get(u.name) ?? DEFAULT_SCHEDULING, deps.clock);
   const dispatchers = new Map(
     deps.upstreams
       .all()
-      .map((u) => [u.name, new Dispatcher(deps, schedulerFor(u), recorder, meter)]),
+      .map((u) => [u.name, new Dispatcher(deps, schedulerFor(u), recorder, meter, controls)]),
   );
   const supervisor = new Supervisor(deps, [...dispatchers.values()], recorder);
   const loops: Promise<void>[] = [];
@@ -130,6 +132,12 @@ export function createEngine(deps: EngineDeps): Engine {
     recorder.stop();
     await supervisor.settle();
     await deps.blobs.close();
+  };
+
+  // A batch the cost controls stopped (spend cap, canary) is cancelling: drop its unsent lines.
+  controls.costs.onStop = (batchId) => {
+    for (const d of dispatchers.values()) d.dropUnsent(batchId, 'cancelled');
+    supervisorWake.wake();
   };
 
   return {

@@ -17,6 +17,7 @@ import { createPgBatchChunks } from './pg-batch-chunks.ts';
 import { findIdempotencyKey, insertOnce } from './pg-idempotency-keys.ts';
 import { createPgWebhookRows, recordBatchEvent } from './pg-webhook-rows.ts';
 import { PgChunkQueue } from './pg-chunk-queue.ts';
+import { createPgCostRows } from './pg-cost-rows.ts';
 import { createPool, inTransaction, isUnavailable, type Queryable } from './pg-pool.ts';
 
 const FILE_COLUMNS = 'id, project, purpose, filename, bytes, created_at_ms, expires_at_ms';
@@ -156,6 +157,7 @@ export async function createPostgresStore(
       (await pool.query(`DELETE FROM idempotency_keys WHERE created_at_ms < $1`, [beforeMs]))
         .rowCount ?? 0,
     ...createPgWebhookRows(pool),
+    ...createPgCostRows(pool),
     getBatch: async (project, id) =>
       batchRow(`SELECT * FROM batches WHERE id = $1 AND project = $2`, [id, project]),
     listBatches: async (project, query) => listBatches(pool, project, query),
