@@ -38,7 +38,7 @@ export class ResponseCache {
   readonly #shared: boolean;
   readonly #logger: Logger;
   readonly #nowMs: () => number;
-  readonly #inFlight = new Map<string, Promise<UpstreamResponse>>();
+  readonly #inFlight = new Map<string, Promise<CachedCall>>();
   #storesSincePrune = 0;
   hits = 0;
 
@@ -73,21 +73,33 @@ export class ResponseCache {
     const slot = `${scope}\u0000${key}`;
     const pending = this.#inFlight.get(slot);
     if (pending) {
-      const res = await pending.catch(() => null);
-      if (res && res.failure === null) return this.#hit(res);
+      const first = await pending.catch(() => null);
+      if (first && first.res.failure === null) return this.#hit(first.res);
       return { res: await send(), cached: false };
     }
-    const stored = await this.#store.cachedResponse(scope, key, this.#nowMs());
-    if (stored) return this.#hit({ ...FROM_CACHE, status: stored.status, body: stored.body });
-    const call = send();
-    this.#inFlight.set(slot, call);
+    // Registered before the lookup: a twin arriving meanwhile waits for this one.
+    const work = this.#lookupOrSend(scope, key, settings, send);
+    this.#inFlight.set(slot, work);
     try {
-      const res = await call;
-      if (res.failure === null) await this.#keep(scope, key, res, settings);
-      return { res, cached: false };
+      const result = await work;
+      return result.cached ? this.#hit(result.res) : result;
     } finally {
       this.#inFlight.delete(slot);
     }
+  }
+
+  async #lookupOrSend(
+    scope: string,
+    key: string,
+    settings: CacheSettings,
+    send: () => Promise<UpstreamResponse>,
+  ): Promise<CachedCall> {
+    const stored = await this.#store.cachedResponse(scope, key, this.#nowMs());
+    if (stored)
+      return { res: { ...FROM_CACHE, status: stored.status, body: stored.body }, cached: true };
+    const res = await send();
+    if (res.failure === null) await this.#keep(scope, key, res, settings);
+    return { res, cached: false };
   }
 
   #hit(res: UpstreamResponse): CachedCall {
