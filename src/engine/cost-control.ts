@@ -41,6 +41,15 @@ interface BatchBudget {
   stopping: boolean;
 }
 
+/** Money charged by this process for one (upstream, model), and its cache hits. */
+export interface CostTotal {
+  upstream: string;
+  model: string;
+  charged_nano: number;
+  standard_nano: number;
+  cache_hits: number;
+}
+
 /** Admission's answer for one line. */
 export type Gate = 'go' | 'wait' | 'stop';
 
@@ -57,6 +66,8 @@ export class CostControl {
   readonly #nowMs: () => number;
   readonly #batches = new Map<string, BatchBudget>();
   readonly #bounds = new WeakMap<ClaimedItem, number>();
+  /** Cost charged by this process per (upstream, model), for /metrics. */
+  readonly #totals = new Map<string, CostTotal>();
   /** Why each batch this process stopped was stopped. */
   readonly #codes = new Map<string, string>();
   /** Set by the engine: the batch is now cancelling; drop its unsent lines everywhere. */
@@ -135,8 +146,12 @@ export class CostControl {
 
   /** Prices an answer's usage and charges it to the batch. */
   charge(item: ClaimedItem, upstream: string, usage: TokenUsage | null, cached: boolean): LineCost {
+    const total = this.#totalFor(upstream, item.model);
+    if (cached) total.cache_hits++;
     if (cached || !usage) return { charged_nano: 0, standard_nano: 0 };
     const cost = this.prices.lineCost(upstream, item.model, usage, this.tierFor(upstream));
+    total.charged_nano += cost.charged_nano;
+    total.standard_nano += cost.standard_nano;
     const b = this.#batches.get(item.batch_id);
     if (b) b.chargedNano += cost.charged_nano;
     return cost;
@@ -192,6 +207,23 @@ export class CostControl {
       }
       this.finished(item.batch_id, outcome.succeeded ? null : (answer ?? null));
     } else if (outcome.kind === 'error') this.finished(item.batch_id, { status: null, body: '' });
+  }
+
+  /** What this process charged since it started, per (upstream, model). */
+  totals(): CostTotal[] {
+    return [...this.#totals.values()];
+  }
+
+  #totalFor(upstream: string, model: string): CostTotal {
+    const key = `${upstream}\u0000${model}`;
+    let total = this.#totals.get(key);
+    if (!total) {
+      // Model names come from clients: past 1,000 pairs, new ones count under `other`.
+      if (this.#totals.size >= 1_000) return this.#totalFor(upstream, 'other');
+      total = { upstream, model, charged_nano: 0, standard_nano: 0, cache_hits: 0 };
+      this.#totals.set(key, total);
+    }
+    return total;
   }
 
   /** Keeps the table small: batches with nothing in flight are forgotten past 1,000 (reloaded). */

@@ -17,8 +17,10 @@ import { validateRetryPolicy } from './retry-policy.ts';
 import { SUSPECT_DELAY_MS, Supervisor } from './supervisor.ts';
 import { ThroughputMeter } from './throughput-meter.ts';
 import { createControls } from './create-controls.ts';
+import type { CostTotal } from './cost-control.ts';
 
 export type { SendResult } from './limiter/upstream-scheduler.ts';
+export type { CostTotal } from './cost-control.ts';
 
 /** The scheduler's state for one upstream, plus the dispatcher's counters. */
 export interface UpstreamStatus extends UpstreamSchedulerSnapshot, DispatcherStats {
@@ -56,6 +58,8 @@ export interface EngineFacade {
   batchThroughput(batchId: string): number;
   /** Finished lines of a batch (running or ended) from `cursor` on: see results-reader.ts. */
   results(batchId: string, cursor: ResultsCursor, limit: number): Promise<BatchResultsPage>;
+  /** Cost charged by this process per (upstream, model) since it started (issue 13). */
+  costTotals(): CostTotal[];
 }
 
 /** The durable job engine: one supervisor loop, one dispatcher per upstream, one recorder. */
@@ -181,5 +185,6 @@ export function createEngine(deps: EngineDeps): Engine {
     readiness: () => ({ running: started && !controller.signal.aborted, lastTickMs }),
     batchThroughput: (batchId) => meter.rate(batchId, deps.clock.nowMs()),
     results: (batchId, cursor, limit) => readResultsPage(deps, batchId, cursor, limit),
+    costTotals: () => controls.costs.totals(),
   };
 }

@@ -56,6 +56,12 @@ describe('cost controls', () => {
     expect(usage.output_tokens).toBeGreaterThan(0);
     expect((done as CostBatch).cost!.charged).toBeCloseTo(expected, 6);
     expect((done as CostBatch).cost!.at_standard_price).toBeCloseTo(expected, 6);
+    const metrics = await (await fetch(t.baseURL.replace(/\/v1$/, '/metrics'))).text();
+    const charged =
+      /openbatch_cost_usd_total\{upstream="sim",model="gpt-4o-mini",price="charged"\} ([\d.e-]+)/.exec(
+        metrics,
+      );
+    expect(Number(charged?.[1])).toBeCloseTo(expected, 6);
   });
 
   it('stops a 2,000-line batch at max_cost_usd: ~150 lines sent, the rest spend_limit_reached, each line once', async () => {
