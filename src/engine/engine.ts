@@ -18,9 +18,12 @@ import { SUSPECT_DELAY_MS, Supervisor } from './supervisor.ts';
 import { ThroughputMeter } from './throughput-meter.ts';
 import { createControls } from './create-controls.ts';
 import type { CostTotal } from './cost-control.ts';
+import { estimateFile, type FileEstimate } from './file-estimate.ts';
+import type { BatchEndpoint } from '../protocol/endpoints.ts';
 
 export type { SendResult } from './limiter/upstream-scheduler.ts';
 export type { CostTotal } from './cost-control.ts';
+export type { FileEstimate } from './file-estimate.ts';
 
 /** The scheduler's state for one upstream, plus the dispatcher's counters. */
 export interface UpstreamStatus extends UpstreamSchedulerSnapshot, DispatcherStats {
@@ -60,6 +63,12 @@ export interface EngineFacade {
   results(batchId: string, cursor: ResultsCursor, limit: number): Promise<BatchResultsPage>;
   /** Cost charged by this process per (upstream, model) since it started (issue 13). */
   costTotals(): CostTotal[];
+  /** A batch file's requests, tokens, cost and ETA at the upstreams' limits (file-estimate.ts). */
+  estimate(req: {
+    fileId: string;
+    endpoint: BatchEndpoint;
+    completionWindow: string;
+  }): Promise<FileEstimate>;
 }
 
 /** The durable job engine: one supervisor loop, one dispatcher per upstream, one recorder. */
@@ -186,5 +195,12 @@ export function createEngine(deps: EngineDeps): Engine {
     batchThroughput: (batchId) => meter.rate(batchId, deps.clock.nowMs()),
     results: (batchId, cursor, limit) => readResultsPage(deps, batchId, cursor, limit),
     costTotals: () => controls.costs.totals(),
+    estimate: (req) =>
+      estimateFile(
+        deps,
+        controls.costs,
+        [...dispatchers.values()].map((d) => d.scheduler.snapshot()),
+        req,
+      ),
   };
 }
