@@ -1,6 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runEstimate } from '../../src/cli/commands/estimate.ts';
 import { estimateBatch } from '../../src/sdk/estimate.ts';
+import { captureIo } from '../sdk/helpers/capture-io.ts';
 import { fileLineSource } from '../../src/sdk/line-source.ts';
 import {
   chatLine,
@@ -12,8 +14,8 @@ import {
 
 /** Issue 13: GET /v1/files/{id}/estimate — counts, tokens, cost and an ETA within 20%. */
 
-const RPM = 1_800; // 30 requests a second: 100 lines take ~2.4 s after a one-second burst
-const LINES = 100;
+const RPM = 1_800; // 30 requests a second: 150 lines take ~4 s after a one-second burst
+const LINES = 150;
 
 describe('file estimate', () => {
   let t: TestServer;
@@ -88,6 +90,31 @@ describe('file estimate', () => {
     );
     expect(error).toBeLessThanOrEqual(0.2);
   }, 60_000);
+
+  it('is what `openbatch estimate --base-url` prints, and the upload is removed again', async () => {
+    const path = writeJsonl(Array.from({ length: 30 }, (_, i) => chatLine(`c-${i}`, `cli ${i}`)));
+    const json = captureIo();
+    expect(
+      await runEstimate(
+        { input: path, baseUrl: t.baseURL, apiKey: 'test-key', json: true },
+        json.io,
+      ),
+    ).toBe(0);
+    const body = JSON.parse(json.stdout()) as Record<string, any>;
+    expect(body).toMatchObject({
+      object: 'batch.estimate',
+      requests: 30,
+      max_output_tokens: 30 * 50,
+    });
+    expect(body.eta_seconds).toBeGreaterThan(0);
+    const text = captureIo();
+    expect(
+      await runEstimate({ input: path, baseUrl: t.baseURL, apiKey: 'test-key' }, text.io),
+    ).toBe(0);
+    expect(text.stdout()).toMatch(/30 requests .*\n.*\n.*\nETA: .*bound by rpm 1,800 \(config\)/);
+    const files = await t.client.files.list();
+    expect(files.data.some((f) => f.id === body.file_id)).toBe(false);
+  });
 
   it('answers 404 for another project’s or a missing file, 400 for a bad endpoint', async () => {
     expect((await estimateOf('file-missing')).status).toBe(404);
