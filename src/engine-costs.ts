@@ -31,5 +31,15 @@ export function engineCosts(config: Pick<Config, 'upstreams' | 'costs'>): Engine
     settings: { prices, projectMaxCostUsd: config.costs.projectMaxCostUsd },
     cache,
     cacheShared: config.costs.cacheShared,
+    prefixOrder: config.costs.prefixOrder,
+    promptCacheKeys: new Set(
+      config.upstreams.filter((u) => usesPromptCacheKey(u.baseUrl)).map((u) => u.name),
+    ),
   };
+}
+
+/** OpenAI and Azure OpenAI route by `prompt_cache_key`; other upstreams may refuse the field. */
+function usesPromptCacheKey(baseUrl: string): boolean {
+  const host = URL.canParse(baseUrl) ? new URL(baseUrl).hostname : '';
+  return host === 'api.openai.com' || host.endsWith('.openai.azure.com');
 }

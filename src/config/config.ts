@@ -144,6 +144,8 @@ export interface Config {
     cacheShared: boolean;
     /** A project's spend cap per batch (USD): the default and the ceiling of `max_cost_usd`. */
     projectMaxCostUsd: Map<string, number>;
+    /** Prefix-aware order of claimed lines (OPENBATCH_PREFIX_ORDER=off turns it off). */
+    prefixOrder: boolean;
   };
   engine: {
     requestTimeoutMs: number;
@@ -337,6 +339,7 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
     costs: {
       cacheOn: env.OPENBATCH_CACHE === 'on',
       cacheShared: env.OPENBATCH_CACHE_SHARED === '1' || file.cacheShared === true,
+      prefixOrder: env.OPENBATCH_PREFIX_ORDER !== 'off',
       projectMaxCostUsd: new Map(
         Object.entries(file.projects ?? {}).map(([name, p]) => [name, p.maxCostUsd]),
       ),

@@ -3,6 +3,7 @@ import { CostControl } from './cost-control.ts';
 import type { DispatchControls } from './dispatcher.ts';
 import type { EngineDeps } from './engine-deps.ts';
 import { ResponseCache } from './response-cache.ts';
+import { PrefixOrder } from './prefix-order.ts';
 
 /** The engine's cost controls from its deps (no `costs`: free lines, no cache). */
 export function createControls(deps: EngineDeps): DispatchControls {
@@ -16,6 +17,8 @@ export function createControls(deps: EngineDeps): DispatchControls {
   );
   return {
     costs: new CostControl(deps.store, { defaultMaxTokens, ...settings }, deps.logger, nowMs),
+    prefixOrder: deps.costs?.prefixOrder === false ? null : new PrefixOrder(),
+    promptCacheKeys: deps.costs?.promptCacheKeys ?? new Set(),
     cache: new ResponseCache(deps.store, deps.costs?.cache ?? new Map(), {
       shared: deps.costs?.cacheShared ?? false,
       logger: deps.logger,

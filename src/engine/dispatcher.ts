@@ -13,11 +13,16 @@ import type { ResultRecorder } from './result-recorder.ts';
 import type { ThroughputMeter } from './throughput-meter.ts';
 import type { CostControl } from './cost-control.ts';
 import type { ResponseCache } from './response-cache.ts';
+import { withPromptCacheKey, type PrefixOrder } from './prefix-order.ts';
 
 /** The cost controls a dispatcher consults (issue 13): spend caps, canary, response cache. */
 export interface DispatchControls {
   costs: CostControl;
   cache: ResponseCache;
+  /** Prefix-aware order of claimed lines (null: claim order). */
+  prefixOrder: PrefixOrder | null;
+  /** Upstreams (OpenAI's) whose lines get a `prompt_cache_key` when they have none. */
+  promptCacheKeys: ReadonlySet<string>;
 }
 
 const IDLE_WAIT_MS = 1_000;
@@ -203,6 +208,9 @@ export class Dispatcher {
         clock.nowMs(),
       );
       for (const chunk of chunks) await this.#take(chunk);
+      const prefixOrder = this.#controls?.prefixOrder;
+      if (prefixOrder && chunks.length > 0)
+        this.#claimed.reorder((lines) => prefixOrder.order(lines));
     }
     if (this.scheduler.realtimeWaiting > 0) return 5; // real-time requests take the next slots
     const waitMs = await this.#startAdmitted();
@@ -339,7 +347,11 @@ export class Dispatcher {
     let cached = false;
     try {
       if (this.#cacheProject(item) === null)
-        res = await this.scheduler.upstream.send({ path: item.endpoint, body: item.body, stop });
+        res = await this.scheduler.upstream.send({
+          path: item.endpoint,
+          body: this.#bodyOf(item),
+          stop,
+        });
       else ({ res, cached } = await this.#cachedSend(item, stop));
     } catch (err) {
       const reason = stop.reason as StopReason | undefined;
@@ -383,8 +395,16 @@ export class Dispatcher {
   #cachedSend(item: ClaimedItem, stop: CallStop) {
     const upstream = this.scheduler.upstream;
     return this.#controls!.cache.call(item, upstream.name, this.#cacheProject(item)!, () =>
-      upstream.send({ path: item.endpoint, body: item.body, stop }),
+      upstream.send({ path: item.endpoint, body: this.#bodyOf(item), stop }),
     );
+  }
+
+  /** The body as sent: OpenAI upstreams get the line's prefix as `prompt_cache_key`. */
+  #bodyOf(item: ClaimedItem): string {
+    const c = this.#controls;
+    if (!c?.prefixOrder || !c.promptCacheKeys.has(this.scheduler.upstream.name)) return item.body;
+    const key = c.prefixOrder.key(item);
+    return key === null ? item.body : withPromptCacheKey(item.body, key);
   }
 
   #apply(

@@ -60,6 +60,10 @@ export interface EngineCostDeps {
   cache: ReadonlyMap<string, CacheSettings>;
   /** One cache for every project (the operator's choice); otherwise one per project. */
   cacheShared: boolean;
+  /** Send lines sharing a long prompt prefix together (prefix-order.ts). @default true */
+  prefixOrder?: boolean | undefined;
+  /** Upstreams whose lines get a `prompt_cache_key` (OpenAI's hosts). */
+  promptCacheKeys?: ReadonlySet<string> | undefined;
 }
 
 export const DEFAULT_INGEST_LIMITS: IngestLimits = {
