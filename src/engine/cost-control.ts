@@ -33,6 +33,11 @@ interface BatchBudget {
   maxErrorRate: number | null;
   chargedNano: number;
   inFlightNano: number;
+  /**
+   * How far real costs ran over their bounds (≥ 1): the upstream may count a prompt higher than
+   * our tokenizer does. Bounds are scaled by it so the cap holds from then on.
+   */
+  overshoot: number;
   inFlight: number;
   finished: number;
   failed: number;
@@ -66,6 +71,8 @@ export class CostControl {
   readonly #nowMs: () => number;
   readonly #batches = new Map<string, BatchBudget>();
   readonly #bounds = new WeakMap<ClaimedItem, number>();
+  /** The bound each line in flight added to its batch's in-flight sum. */
+  readonly #inFlightBounds = new WeakMap<ClaimedItem, number>();
   /** Cost charged by this process per (upstream, model), for /metrics. */
   readonly #totals = new Map<string, CostTotal>();
   /** Why each batch this process stopped was stopped. */
@@ -98,6 +105,7 @@ export class CostControl {
       maxErrorRate: batch.max_error_rate ?? null,
       chargedNano: batch.cost?.charged_nano ?? 0,
       inFlightNano: 0,
+      overshoot: 1,
       inFlight: 0,
       finished: 0,
       failed: 0,
@@ -121,27 +129,33 @@ export class CostControl {
     if (!b) return 'go';
     if (b.stopping) return 'wait'; // its lines are being dropped
     if (b.capNano === null) return 'go';
-    const bound = this.#bound(item, upstream);
-    if (b.chargedNano + b.inFlightNano + bound <= b.capNano) return 'go';
+    const bound = this.#bound(item, upstream) * b.overshoot;
+    if (b.chargedNano + b.inFlightNano + bound <= b.capNano) {
+      this.#reserve(b, item, bound);
+      return 'go';
+    }
     if (b.inFlight > 0) return 'wait'; // what is in flight may cost less than its bound
     this.#stop(item.batch_id, b, SPEND_LIMIT_CODE, this.#spendError(b));
     return 'stop';
   }
 
-  /** The line went out: its bound counts against the cap until it settles. */
-  started(item: ClaimedItem, upstream: string): void {
-    const b = this.#batches.get(item.batch_id);
-    if (!b || b.capNano === null) return;
+  /** A line `gate` let through: its bound counts against the cap until `ended`. */
+  #reserve(b: BatchBudget, item: ClaimedItem, bound: number): void {
     b.inFlight++;
-    b.inFlightNano += this.#bound(item, upstream);
+    this.#inFlightBounds.set(item, bound);
+    b.inFlightNano += bound;
   }
 
-  /** The line's call ended (answered or not): its bound leaves the in-flight sum. */
-  ended(item: ClaimedItem, upstream: string): void {
+  /**
+   * The line's call ended (answered or not), or a line `gate` let through did not go after all:
+   * its bound leaves the in-flight sum.
+   */
+  ended(item: ClaimedItem): void {
     const b = this.#batches.get(item.batch_id);
-    if (!b || b.capNano === null) return;
+    if (!b || !this.#inFlightBounds.has(item)) return;
     b.inFlight = Math.max(0, b.inFlight - 1);
-    b.inFlightNano = Math.max(0, b.inFlightNano - this.#bound(item, upstream));
+    b.inFlightNano = Math.max(0, b.inFlightNano - (this.#inFlightBounds.get(item) ?? 0));
+    this.#inFlightBounds.delete(item);
   }
 
   /** Prices an answer's usage and charges it to the batch. */
@@ -153,7 +167,11 @@ export class CostControl {
     total.charged_nano += cost.charged_nano;
     total.standard_nano += cost.standard_nano;
     const b = this.#batches.get(item.batch_id);
-    if (b) b.chargedNano += cost.charged_nano;
+    if (b) {
+      b.chargedNano += cost.charged_nano;
+      const bound = this.#bound(item, upstream);
+      if (bound > 0) b.overshoot = Math.min(4, Math.max(b.overshoot, cost.charged_nano / bound));
+    }
     return cost;
   }
 

@@ -270,6 +270,7 @@ export class Dispatcher {
       if (stop === undefined) this.#start(item, reservation);
       else {
         this.scheduler.settle(reservation, NOT_SENT, this.inFlightCount);
+        this.#controls?.costs.ended(item);
         this.#stopped(item, stop);
       }
     }
@@ -298,6 +299,7 @@ export class Dispatcher {
       }
       const admission = this.scheduler.tryAdmit(item.model, item.body, item);
       if ('waitMs' in admission) {
+        this.#controls?.costs.ended(item); // gave back what the spend cap reserved
         waitMs = Math.min(waitMs, Math.max(1, admission.waitMs));
         i++;
         continue;
@@ -324,7 +326,6 @@ export class Dispatcher {
     this.#inFlight.add(flight);
     this.#inFlightBytes += item.body.length;
     this.stats.sent++;
-    this.#controls?.costs.started(item, this.scheduler.upstream.name);
     // Only a lease lost with its request out counts towards poison (engine README, invariant 4).
     if (!item.suspect)
       this.#recorder.push({
@@ -334,7 +335,7 @@ export class Dispatcher {
         index: item.index,
       });
     void this.#call(item, reservation, stop).finally(() => {
-      this.#controls?.costs.ended(item, this.scheduler.upstream.name);
+      this.#controls?.costs.ended(item);
       this.#inFlight.delete(flight);
       this.#inFlightBytes -= item.body.length;
       this.#wake.wake();

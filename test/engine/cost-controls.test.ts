@@ -136,3 +136,25 @@ describe('cost controls', () => {
     });
   });
 });
+
+describe('a project spend cap from the config', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    // ~20 tokens in and ≤ 50 out at $1,000 per 1M: a line costs well under $0.07.
+    t = await startTestServer({
+      configFile: { ...PRICED, projects: { default: { maxCostUsd: 1 } } },
+      sim: { latencyMs: 5 },
+    });
+  });
+  afterAll(async () => t.close());
+
+  it('caps a batch without max_cost_usd, and a larger max_cost_usd does not lift it', async () => {
+    const lines = Array.from({ length: 300 }, (_, i) => chatLine(`p-${i}`, `project line ${i}`));
+    const done = await waitForBatch(t.client, (await submit(t, lines, { max_cost_usd: 100 })).id);
+    expect(done.status).toBe('cancelled');
+    expect(done.errors?.data?.[0]?.code).toBe('spend_limit_reached');
+    expect((done as CostBatch).cost!.charged).toBeLessThanOrEqual(1);
+    expect((done as CostBatch).cost!.charged).toBeGreaterThan(0.5);
+    expect(done.request_counts!.completed).toBeLessThan(300);
+  });
+});
