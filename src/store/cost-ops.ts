@@ -1,4 +1,3 @@
-import type { BatchError } from '../protocol/batch.ts';
 import type { Store } from './store.ts';
 
 /** An upstream answer kept by the response cache (a 2xx body, as the upstream sent it). */
@@ -19,5 +18,3 @@ export type CostOps = Pick<
   'stopBatchEarly' | 'cachedResponse' | 'putCachedResponse' | 'pruneResponseCache'
 >;
 
-/** The batch error an early stop records (shown in the batch object's `errors`). */
-export type EarlyStopError = BatchError;

@@ -39,7 +39,8 @@ export function createPgCostRows(pool: pg.Pool): CostOps {
       (
         await pool.query(
           `DELETE FROM response_cache WHERE expires_at_ms <= $1 OR (scope, key) IN (
-             SELECT scope, key FROM response_cache ORDER BY created_at_ms DESC OFFSET $2)`,
+             SELECT scope, key FROM response_cache WHERE expires_at_ms > $1
+             ORDER BY created_at_ms DESC OFFSET $2)`,
           [nowMs, maxEntries],
         )
       ).rowCount ?? 0,

@@ -34,8 +34,9 @@ export function createCostRows(db: Database): CostOps {
     pruneResponseCache: async (nowMs, maxEntries) =>
       statement(
         db,
-        `DELETE FROM response_cache WHERE expires_at_ms <= ? OR rowid IN (
-           SELECT rowid FROM response_cache ORDER BY created_at_ms DESC LIMIT -1 OFFSET ?)`,
-      ).run(nowMs, maxEntries).changes,
+        `DELETE FROM response_cache WHERE expires_at_ms <= @now OR rowid IN (
+           SELECT rowid FROM response_cache WHERE expires_at_ms > @now
+           ORDER BY created_at_ms DESC LIMIT -1 OFFSET @keep)`,
+      ).run({ now: nowMs, keep: maxEntries }).changes,
   };
 }
