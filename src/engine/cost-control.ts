@@ -190,7 +190,8 @@ export class CostControl {
     }
     if (b.finished < CANARY_LINES) return;
     const same = [...b.firstFailures.values()].find((f) => f.count >= CANARY_LINES);
-    if (b.finished === CANARY_LINES && same) {
+    // A batch that sets its own max_error_rate replaces the canary (1 turns early stops off).
+    if (b.finished === CANARY_LINES && same && b.maxErrorRate === null) {
       const message = `The first ${CANARY_LINES} lines all failed with ${same.code}: ${same.message}`;
       return this.#stop(batchId, b, ERROR_RATE_CODE, batchError(same.code, message));
     }

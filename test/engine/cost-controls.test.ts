@@ -127,6 +127,17 @@ describe('cost controls', () => {
       30_000,
     );
     expect(healthy.status).toBe('completed');
+    // max_error_rate 1 replaces the canary: 30 lines all failing alike all run.
+    const all404 = Array.from({ length: 30 }, (_, i) =>
+      chatLine(`n-${i}`, `no model [sim:status=404;id=n-${i}]`),
+    );
+    const ran = await waitForBatch(
+      t.client,
+      (await submit(t, all404, { max_error_rate: 1 })).id,
+      30_000,
+    );
+    expect(ran.status).toBe('completed');
+    expect(ran.request_counts).toMatchObject({ total: 30, failed: 30 });
   });
 
   it('refuses a max_cost_usd that is not a positive number', async () => {
