@@ -18,7 +18,7 @@ import { loadConfig } from '../src/config/config.ts';
 import { silentLogger } from '../src/lib/logger.ts';
 import { createSimulator, type SimulatorOptions } from '../src/simulator/simulator.ts';
 import { envInt } from './bench-helpers.ts';
-import { figure, heading } from './report.ts';
+import { figure, heading, note } from './report.ts';
 
 const DOCS = envInt('BENCH_COST_DOCS', 30);
 const QUESTIONS = envInt('BENCH_COST_QUESTIONS', 8);
@@ -134,11 +134,20 @@ async function prefixOrder(): Promise<void> {
       await run.close();
     }
   }
-  figure('cached-token share, prefix-aware / file order', shares[1]! / Math.max(shares[0]!, 1e-9), {
-    unit: '×',
-    digits: 1,
-    atLeast: 2,
-  });
+  const [fileShare, prefixShare] = shares as [number, number];
+  if (fileShare === 0)
+    note(
+      'cached-token share, prefix-aware / file order',
+      prefixShare > 0
+        ? '∞ (file order had no cached tokens; target ≥ 2×)'
+        : 'both 0: MISSED (target ≥ 2×)',
+    );
+  else
+    figure('cached-token share, prefix-aware / file order', prefixShare / fileShare, {
+      unit: '×',
+      digits: 1,
+      atLeast: 2,
+    });
 }
 
 async function etaError(): Promise<void> {

@@ -33,29 +33,30 @@ export class PrefixOrder {
   key(item: ClaimedItem): string | null {
     let key = this.#keys.get(item);
     if (key === undefined) {
-      const text = promptText(item.body);
-      key =
-        text.length < PREFIX_CHARS
-          ? null
-          : createHash('sha256').update(text.slice(0, PREFIX_CHARS)).digest('hex').slice(0, 32);
+      const prompt = promptStart(item.body);
+      key = prompt === null ? null : createHash('sha256').update(prompt).digest('hex').slice(0, 32);
       this.#keys.set(item, key);
     }
     return key;
   }
 }
 
-/** The prompt's text in order (instructions, messages, input, prompt), enough to compare starts. */
-function promptText(body: string): string {
-  let parsed: Record<string, unknown>;
-  try {
-    parsed = JSON.parse(body) as Record<string, unknown>;
-  } catch {
-    return '';
+const PROMPT_FIELDS = ['"instructions"', '"messages"', '"input"', '"prompt"'];
+
+/**
+ * The first PREFIX_CHARS characters of the body from its first prompt field on, as text: no parse
+ * (a body may be hundreds of KB of image), and lines written by one program spell a shared
+ * prefix the same way. Null when the body is too short to hold such a prefix.
+ */
+function promptStart(body: string): string | null {
+  if (body.length < PREFIX_CHARS) return null;
+  let at = -1;
+  for (const field of PROMPT_FIELDS) {
+    const i = body.indexOf(field);
+    if (i >= 0 && (at < 0 || i < at)) at = i;
   }
-  let text = typeof parsed.instructions === 'string' ? parsed.instructions : '';
-  const parts = parsed.messages ?? parsed.input ?? parsed.prompt;
-  text += typeof parts === 'string' ? parts : JSON.stringify(parts ?? '');
-  return text;
+  if (at < 0 || body.length - at < PREFIX_CHARS) return null;
+  return body.slice(at, at + PREFIX_CHARS);
 }
 
 /**
