@@ -17,4 +17,3 @@ export type CostOps = Pick<
   Store,
   'stopBatchEarly' | 'cachedResponse' | 'putCachedResponse' | 'pruneResponseCache'
 >;
-

@@ -39,7 +39,9 @@ export function registerEstimate(
 ): void {
   const cmd = program
     .command('estimate')
-    .description('validate a batch file and estimate its tokens, cost and turnaround (no network unless --base-url)')
+    .description(
+      'validate a batch file and estimate its tokens, cost and turnaround (no network unless --base-url)',
+    )
     .argument('<input.jsonl>', 'batch input file (OpenAI format)')
     .option('--endpoint <path>', "endpoint every line must use (default: each line's url)")
     .option(
