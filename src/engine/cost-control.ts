@@ -202,6 +202,13 @@ export class CostControl {
     }
   }
 
+  /** A batch another process stopped early: its lines dropped here get the same code. */
+  noteStopCode(batchId: string, code: string): void {
+    if (!this.#codes.has(batchId)) this.#codes.set(batchId, code);
+    const b = this.#batches.get(batchId);
+    if (b) b.stopping = true;
+  }
+
   /** The error line of a line the batch's early stop kept from running (undefined: a plain cancel). */
   stopError(batchId: string): { code: string; message: string } | undefined {
     return notRunError(this.#codes.get(batchId));

@@ -132,7 +132,9 @@ export class Dispatcher {
   }
 
   /** Drops claimed-but-unsent items of a batch that was cancelled or expired: they never run. */
-  dropUnsent(batchId: string, reason: 'cancelled' | 'expired'): void {
+  dropUnsent(batchId: string, reason: 'cancelled' | 'expired', stopCode?: string | null): void {
+    // Stopped early by another process (spend cap, canary): its not-run lines say why here too.
+    if (stopCode) this.#controls?.costs.noteStopCode(batchId, stopCode);
     const unsent = this.#claimed.stopBatch(batchId, reason, this.#deps.clock.nowMs());
     for (const item of unsent) this.#stopped(item, reason);
   }
