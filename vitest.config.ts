@@ -24,6 +24,9 @@ const POSTGRES_E2E = [
   'test/engine/input-file.test.ts',
   'test/engine/outcomes.test.ts',
   'test/engine/retries.test.ts',
+  'test/engine/cost-controls.test.ts',
+  'test/engine/response-cache.test.ts',
+  'test/engine/file-estimate.test.ts',
   'test/sdk/run-batch.test.ts',
 ];
 

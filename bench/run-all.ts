@@ -1,5 +1,6 @@
 /** `npm run bench`: every benchmark, each printing its figure as a ratio measured in the same run. */
 import { runAdaptiveBench } from './adaptive.ts';
+import { runCostBench } from './cost.ts';
 import { runFairnessBench } from './fairness.ts';
 import { runOverheadBench } from './overhead.ts';
 import { runPostgresBench } from './postgres.ts';
@@ -12,6 +13,7 @@ for (const bench of [
   runRateLimitBench,
   runAdaptiveBench,
   runFairnessBench,
+  runCostBench,
 ]) {
   await bench();
   console.log('');

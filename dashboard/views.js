@@ -22,7 +22,7 @@ export async function batchesPage({ main, session }) {
       td(b.completion_window),
       td(fmt.age(b.created_at), true),
       td(fmt.int(b.usage?.total_tokens ?? 0), true),
-      td(fmt.usd(b.cost?.batch), true),
+      td(fmt.usd(b.cost?.charged), true),
     );
   });
   mount(

@@ -22,6 +22,7 @@ import { createWebhookSender } from './providers/webhook-http.ts';
 import type { UpstreamRegistry } from './providers/provider.ts';
 import { createUpstreamRegistry } from './providers/upstream-registry.ts';
 import { createServerMetrics } from './metrics/server-metrics.ts';
+import { engineCosts } from './engine-costs.ts';
 import { createFsBlobStore } from './store/blobs/fs-blob-store.ts';
 import { createPostgresStore } from './store/postgres/postgres-store.ts';
 import { createSqliteStore } from './store/sqlite/sqlite-store.ts';
@@ -90,6 +91,7 @@ export async function createServerRuntime(
       shutdownGraceMs: e.shutdownGraceMs,
       scheduling: new Map(config.upstreams.map((u) => [u.name, u.scheduling])),
     },
+    costs: engineCosts(config),
   });
   const staticKeys = new Map([...config.apiKeys].map(([key, grant]) => [hashApiKey(key), grant]));
   const app = createApp({

@@ -9,6 +9,7 @@ import { adminRoutes } from './routes/admin.ts';
 import { errorResponse, notFoundResponse } from './error-response.ts';
 import { batchesRoutes } from './routes/batches.ts';
 import { filesRoutes } from './routes/files.ts';
+import { fileEstimateRoutes } from './routes/file-estimate.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
@@ -73,6 +74,7 @@ export function createApp(deps: ApiDeps): Hono<ApiEnv> {
   app.use('/v1/*', guard, authMiddleware(deps));
   app.use('/admin/*', guard, authMiddleware(deps));
   app.route('/admin', adminRoutes(deps));
+  app.route('/v1/files', fileEstimateRoutes(deps));
   app.route('/v1/files', filesRoutes(deps));
   app.route('/v1/batches', batchesRoutes(deps));
   app.route('/v1/webhook_endpoints', webhookEndpointsRoutes(deps));

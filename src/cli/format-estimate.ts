@@ -1,4 +1,5 @@
 import type { EstimateReport } from '../sdk/estimate.ts';
+import type { ServerEstimate } from '../sdk/server-estimate.ts';
 import { formatDuration } from './progress-display.ts';
 
 const SHOWN_ISSUES = 20;
@@ -85,4 +86,23 @@ function turnaround(r: EstimateReport): string {
     .filter(Boolean)
     .join(' / ');
   return `Turnaround at ${limits}: about ${formatDuration(t.seconds)} (bound by ${t.bound?.toUpperCase() ?? '?'}).`;
+}
+
+/** The server's estimate (`estimate --base-url`) as text. */
+export function formatServerEstimate(e: ServerEstimate): string {
+  const l = e.limits;
+  const limit =
+    l.binding === 'rpm' || l.binding === 'tpm'
+      ? `${l.binding} ${n((l.binding === 'rpm' ? l.rpm : l.tpm) ?? 0)} (${l.source})`
+      : l.binding;
+  const eta =
+    e.eta_seconds === null
+      ? 'unknown (no limits known for this upstream yet)'
+      : `${formatDuration(e.eta_seconds)}, bound by ${limit}${e.queued_ahead > 0 ? `, behind ${n(e.queued_ahead)} queued lines` : ''}`;
+  return `${[
+    `${n(e.requests)} requests (${n(e.invalid_lines)} invalid) to ${e.endpoint}`,
+    `Tokens: ${n(e.input_tokens)} input, at most ${n(e.max_output_tokens)} output`,
+    `Cost (at most): ${usd(e.cost_usd.standard)} standard, ${usd(e.cost_usd.batch)} batch`,
+    `ETA: ${eta}${e.fits_completion_window === false ? ` — longer than the ${e.completion_window} window` : ''}`,
+  ].join('\n')}\n`;
 }

@@ -10,6 +10,7 @@ import {
   type SchedulingSettings,
 } from '../domain/scheduling-settings.ts';
 import type { KeyGrant } from '../domain/records.ts';
+import type { PriceEntry } from '../domain/price-book.ts';
 
 /** One upstream, as configured (the key already read from its environment variable). */
 export interface UpstreamConfig {
@@ -22,6 +23,19 @@ export interface UpstreamConfig {
   maxConcurrency: number;
   /** For the engine's scheduler only (compose passes it to the engine, not to the provider). */
   scheduling: SchedulingSettings;
+  /** Prices by model or glob, USD per 1M tokens (issue 13); public prices fill gaps on known hosts. */
+  pricing?: Record<string, PriceEntry> | undefined;
+  /** The response cache for this upstream (null/absent: OPENBATCH_CACHE decides). */
+  cache?: CacheInput | undefined;
+}
+
+/** A `cache` entry of an upstream in the config file. */
+export interface CacheInput {
+  enabled?: boolean | undefined;
+  ttlSeconds?: number | undefined;
+  maxEntries?: number | undefined;
+  /** `deterministic` (default): embeddings, temperature 0 or a seed; `all`: every request. */
+  requests?: 'deterministic' | 'all' | undefined;
 }
 
 /** An upstream as a file, the environment or the built-in simulator gives it. */
@@ -32,6 +46,8 @@ export interface UpstreamInput {
   models?: string[] | undefined;
   maxConcurrency?: number | undefined;
   scheduling?: SchedulingInput | undefined;
+  pricing?: Record<string, PriceEntry> | undefined;
+  cache?: CacheInput | undefined;
 }
 
 const DEFAULT_MAX_CONCURRENCY = 64;
@@ -45,6 +61,8 @@ export function upstreamConfig(u: UpstreamInput): UpstreamConfig {
     models: u.models ?? ['*'],
     maxConcurrency: u.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
     scheduling: resolveScheduling(u.scheduling ?? {}),
+    ...(u.pricing ? { pricing: u.pricing } : {}),
+    ...(u.cache ? { cache: u.cache } : {}),
   };
 }
 
@@ -123,6 +141,17 @@ export interface Config {
     giveUpAfterMs: number;
     timeoutMs: number;
   };
+  /** Cost controls (issue 13). */
+  costs: {
+    /** OPENBATCH_CACHE=on: every upstream caches deterministic answers unless its `cache` says no. */
+    cacheOn: boolean;
+    /** OPENBATCH_CACHE_SHARED=1 (or `cacheShared`): one cache for every project. */
+    cacheShared: boolean;
+    /** A project's spend cap per batch (USD): the default and the ceiling of `max_cost_usd`. */
+    projectMaxCostUsd: Map<string, number>;
+    /** Prefix-aware order of claimed lines (OPENBATCH_PREFIX_ORDER=off turns it off). */
+    prefixOrder: boolean;
+  };
   engine: {
     requestTimeoutMs: number;
     maxAttempts: number;
@@ -168,6 +197,28 @@ const upstreamFileSchema = z.object({
   minConcurrency: positiveInt.optional(),
   defaultMaxTokens: positiveInt.optional(),
   tokenAccounting: z.enum(TOKEN_ACCOUNTING_MODES).optional(),
+  pricing: z
+    .record(
+      z.string().min(1),
+      z
+        .object({
+          input: z.number().min(0),
+          output: z.number().min(0),
+          cachedInput: z.number().min(0).optional(),
+          batchMultiplier: z.number().min(0).max(1).optional(),
+        })
+        .strict(),
+    )
+    .optional(),
+  cache: z
+    .object({
+      enabled: z.boolean().optional(),
+      ttlSeconds: positiveInt.optional(),
+      maxEntries: positiveInt.optional(),
+      requests: z.enum(['deterministic', 'all']).optional(),
+    })
+    .strict()
+    .optional(),
 });
 
 const fileSchema = z
@@ -181,6 +232,10 @@ const fileSchema = z
       .optional(),
     blobStore: z.string().min(1).optional(),
     upstreams: z.array(upstreamFileSchema).optional(),
+    projects: z
+      .record(z.string().min(1), z.object({ maxCostUsd: z.number().positive() }).strict())
+      .optional(),
+    cacheShared: z.boolean().optional(),
     limits: z
       .object({
         maxFileBytes: positiveInt,
@@ -294,6 +349,14 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
       ),
     },
     webhooks: envWebhooks(env, num),
+    costs: {
+      cacheOn: env.OPENBATCH_CACHE === 'on',
+      cacheShared: env.OPENBATCH_CACHE_SHARED === '1' || file.cacheShared === true,
+      prefixOrder: env.OPENBATCH_PREFIX_ORDER !== 'off',
+      projectMaxCostUsd: new Map(
+        Object.entries(file.projects ?? {}).map(([name, p]) => [name, p.maxCostUsd]),
+      ),
+    },
     engine: {
       requestTimeoutMs: atLeast(
         'OPENBATCH_REQUEST_TIMEOUT_MS',
@@ -401,6 +464,8 @@ function fromFileUpstream(u: z.infer<typeof upstreamFileSchema>, env: Env): Upst
     models: u.models,
     maxConcurrency: u.maxConcurrency,
     scheduling: { rpm, tpm, adaptive, minConcurrency, defaultMaxTokens, tokenAccounting },
+    pricing: u.pricing,
+    cache: u.cache,
   });
 }
 

@@ -2,6 +2,7 @@ import { toUnixSeconds } from '../lib/clock.ts';
 import type { Batch } from '../protocol/batch.ts';
 import type { FileObject } from '../protocol/file.ts';
 import type { BatchRecord, FileRecord } from './records.ts';
+import { nanoToUsd } from './price-book.ts';
 
 const sec = (ms: number | null): number | null => (ms === null ? null : toUnixSeconds(ms));
 
@@ -40,6 +41,24 @@ export function toBatchObject(b: BatchRecord): Batch {
       completion_tokens_details: null,
     },
     metadata: b.metadata,
+    ...costFields(b),
+  };
+}
+
+/** The cost extensions (issue 13): `cost` and `cache_hits` always, the caps when set. */
+function costFields(
+  b: BatchRecord,
+): Pick<Batch, 'cost' | 'cache_hits' | 'max_cost_usd' | 'max_error_rate'> {
+  const cost = b.cost ?? { charged_nano: 0, standard_nano: 0 };
+  return {
+    cost: {
+      currency: 'usd',
+      charged: nanoToUsd(cost.charged_nano),
+      at_standard_price: nanoToUsd(cost.standard_nano),
+    },
+    cache_hits: b.cache_hits ?? 0,
+    ...(typeof b.max_cost_usd === 'number' ? { max_cost_usd: b.max_cost_usd } : {}),
+    ...(typeof b.max_error_rate === 'number' ? { max_error_rate: b.max_error_rate } : {}),
   };
 }
 

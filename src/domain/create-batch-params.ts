@@ -12,6 +12,10 @@ export interface CreateBatchParams {
   completionWindowMs: number;
   metadata: Record<string, string> | null;
   outputExpiresAfterSeconds: number | null;
+  /** Extension: spend cap in USD (`extra_body` in the SDKs). */
+  maxCostUsd: number | null;
+  /** Extension: failed share (0..1) past which the batch stops early. */
+  maxErrorRate: number | null;
 }
 
 const KNOWN_KEYS = new Set([
@@ -20,6 +24,8 @@ const KNOWN_KEYS = new Set([
   'completion_window',
   'metadata',
   'output_expires_after',
+  'max_cost_usd',
+  'max_error_rate',
 ]);
 const METADATA_MAX_PAIRS = 16;
 const METADATA_KEY_MAX = 64;
@@ -50,6 +56,8 @@ export function parseCreateBatchParams(body: unknown): CreateBatchParams {
     completionWindowMs: parseCompletionWindowMs(completion_window),
     metadata: parseMetadata(input.metadata),
     outputExpiresAfterSeconds: parseOutputExpiry(input.output_expires_after),
+    maxCostUsd: parseBound(input, 'max_cost_usd', Infinity),
+    maxErrorRate: parseBound(input, 'max_error_rate', 1),
   };
 }
 
@@ -157,4 +165,19 @@ function parseOutputExpiry(value: unknown): number | null {
     );
   }
   return seconds;
+}
+
+/** An optional number in (0, max] (the cost controls' extension fields). */
+function parseBound(input: Record<string, unknown>, param: string, max: number): number | null {
+  const value = input[param];
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'number') throw invalidType(param, value, 'a number');
+  if (!Number.isFinite(value) || value <= 0 || value > max) {
+    const range = max === Infinity ? 'a positive number' : `a number above 0 and at most ${max}`;
+    throw badRequest(`Invalid '${param}': expected ${range}.`, {
+      param,
+      wireCode: 'invalid_value',
+    });
+  }
+  return value;
 }

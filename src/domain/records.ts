@@ -44,6 +44,25 @@ export interface BatchRecord {
   usage: UsageTotals;
   metadata: Record<string, string> | null;
   output_expires_after_seconds: number | null;
+  /** Extension: what the batch's answers cost so far (a stored batch always has it). */
+  cost?: LineCost;
+  /** Extension: lines answered from the response cache (no upstream call, no cost). */
+  cache_hits?: number;
+  /** Extension: the spend cap the batch was created with (USD), null for none. */
+  max_cost_usd?: number | null;
+  /** Extension: failed / finished lines above which the batch stops early (0..1), null for none. */
+  max_error_rate?: number | null;
+  /** Why the engine stopped the batch early: the code its not-run lines get. */
+  stop_code?: string | null;
+}
+
+/**
+ * Money in nano-dollars (integers: sums stay exact). `charged` at the price the line ran at,
+ * `standard` at the upstream's real-time price (what the same usage costs without the discount).
+ */
+export interface LineCost {
+  charged_nano: number;
+  standard_nano: number;
 }
 
 /**
@@ -127,6 +146,10 @@ export type ItemOutcome =
       succeeded: boolean;
       usage: UsageTotals | null;
       record: RecordedLine;
+      /** What the answer cost (absent: nothing priced it). */
+      cost?: LineCost | undefined;
+      /** Answered from the response cache, not by the upstream. */
+      cached?: boolean | undefined;
     })
   /** No answer and no more attempts: an error line, counted failed. */
   | (LineKey & { kind: 'error'; record: RecordedLine })

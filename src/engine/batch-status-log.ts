@@ -48,6 +48,21 @@ export function withStatusLog(store: Store, logger: Logger): Store {
       await store.markFinalizing(batchId, nowMs);
       log(batchId, 'finalizing');
     },
+    stopBatchEarly: async (batchId, code, errors, nowMs) => {
+      const stopped = await store.stopBatchEarly(batchId, code, errors, nowMs);
+      if (stopped)
+        logger.warn(
+          {
+            event: 'batch.status',
+            batch_id: batchId,
+            status: 'cancelling',
+            stop_code: code,
+            first_error: firstError(errors),
+          },
+          'batch stopped early',
+        );
+      return stopped;
+    },
     completeBatch: async (batchId, status, files, nowMs) => {
       await store.completeBatch(batchId, status, files, nowMs);
       log(batchId, status, {

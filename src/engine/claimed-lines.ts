@@ -57,6 +57,11 @@ export class ClaimedLines {
     return undefined;
   }
 
+  /** Reorders the unsent lines (prefix-aware order): the same lines, in the order given. */
+  reorder(order: (lines: readonly ClaimedItem[]) => ClaimedItem[]): void {
+    this.#lines = order(this.#lines);
+  }
+
   /** Removes and returns the claimed, unsent lines that match. */
   take(match: (item: ClaimedItem) => boolean): ClaimedItem[] {
     const taken: ClaimedItem[] = [];

@@ -11,6 +11,19 @@ import type { EngineDeps } from './engine-deps.ts';
 import type { Reservation, SendResult, UpstreamScheduler } from './limiter/upstream-scheduler.ts';
 import type { ResultRecorder } from './result-recorder.ts';
 import type { ThroughputMeter } from './throughput-meter.ts';
+import type { CostControl } from './cost-control.ts';
+import type { ResponseCache } from './response-cache.ts';
+import { withPromptCacheKey, type PrefixOrder } from './prefix-order.ts';
+
+/** The cost controls a dispatcher consults (issue 13): spend caps, canary, response cache. */
+export interface DispatchControls {
+  costs: CostControl;
+  cache: ResponseCache;
+  /** Prefix-aware order of claimed lines (null: claim order). */
+  prefixOrder: PrefixOrder | null;
+  /** Upstreams (OpenAI's) whose lines get a `prompt_cache_key` when they have none. */
+  promptCacheKeys: ReadonlySet<string>;
+}
 
 const IDLE_WAIT_MS = 1_000;
 /** How far into the claimed queue admission looks past a blocked model (mixed-model batches). */
@@ -60,17 +73,20 @@ export class Dispatcher {
   #realtimeInFlight = 0;
   /** Earliest not_before of the retries this dispatcher scheduled. */
   #nextRetryMs = Infinity;
+  readonly #controls: DispatchControls | null;
 
   constructor(
     deps: EngineDeps,
     scheduler: UpstreamScheduler,
     recorder: ResultRecorder,
     meter: ThroughputMeter,
+    controls: DispatchControls | null = null,
   ) {
     this.#deps = deps;
     this.scheduler = scheduler;
     this.#recorder = recorder;
     this.#meter = meter;
+    this.#controls = controls;
   }
 
   wake(): void {
@@ -118,7 +134,9 @@ export class Dispatcher {
   }
 
   /** Drops claimed-but-unsent items of a batch that was cancelled or expired: they never run. */
-  dropUnsent(batchId: string, reason: 'cancelled' | 'expired'): void {
+  dropUnsent(batchId: string, reason: 'cancelled' | 'expired', stopCode?: string | null): void {
+    // Stopped early by another process (spend cap, canary): its not-run lines say why here too.
+    if (stopCode) this.#controls?.costs.noteStopCode(batchId, stopCode);
     const unsent = this.#claimed.stopBatch(batchId, reason, this.#deps.clock.nowMs());
     for (const item of unsent) this.#stopped(item, reason);
   }
@@ -195,6 +213,9 @@ export class Dispatcher {
         clock.nowMs(),
       );
       for (const chunk of chunks) await this.#take(chunk);
+      const prefixOrder = this.#controls?.prefixOrder;
+      if (prefixOrder && chunks.length > 0)
+        this.#claimed.reorder((lines) => prefixOrder.order(lines));
     }
     if (this.scheduler.realtimeWaiting > 0) return 5; // real-time requests take the next slots
     const waitMs = await this.#startAdmitted();
@@ -226,6 +247,7 @@ export class Dispatcher {
     let items: ClaimedItem[];
     try {
       items = await loadChunkLines(this.#deps.blobs, chunk);
+      await this.#controls?.costs.prepare(chunk.batch_id);
     } catch (err) {
       this.#deps.logger.error(
         { batchId: chunk.batch_id, chunkId: chunk.chunk_id, err: coerceError(err).message },
@@ -265,6 +287,7 @@ export class Dispatcher {
       if (stop === undefined) this.#start(item, reservation);
       else {
         this.scheduler.settle(reservation, NOT_SENT, this.inFlightCount);
+        this.#controls?.costs.ended(item);
         this.#stopped(item, stop);
       }
     }
@@ -283,8 +306,17 @@ export class Dispatcher {
     ) {
       const item = this.#claimed.at(i)!;
       if (bytes > 0 && bytes + item.body.length > IN_FLIGHT_BYTES) break;
+      // Spend cap: a line waits while what is in flight may still cost less than its bound.
+      if (
+        this.#controls &&
+        this.#controls.costs.gate(item, this.scheduler.upstream.name) !== 'go'
+      ) {
+        i++;
+        continue;
+      }
       const admission = this.scheduler.tryAdmit(item.model, item.body, item);
       if ('waitMs' in admission) {
+        this.#controls?.costs.ended(item); // gave back what the spend cap reserved
         waitMs = Math.min(waitMs, Math.max(1, admission.waitMs));
         i++;
         continue;
@@ -320,6 +352,7 @@ export class Dispatcher {
         index: item.index,
       });
     void this.#call(item, reservation, stop).finally(() => {
+      this.#controls?.costs.ended(item);
       this.#inFlight.delete(flight);
       this.#inFlightBytes -= item.body.length;
       this.#wake.wake();
@@ -329,8 +362,15 @@ export class Dispatcher {
   async #call(item: ClaimedItem, reservation: Reservation, stop: CallStop): Promise<void> {
     const { clock, options } = this.#deps;
     let res: UpstreamResponse;
+    let cached = false;
     try {
-      res = await this.scheduler.upstream.send({ path: item.endpoint, body: item.body, stop });
+      if (this.#cacheProject(item) === null)
+        res = await this.scheduler.upstream.send({
+          path: item.endpoint,
+          body: this.#bodyOf(item),
+          stop,
+        });
+      else ({ res, cached } = await this.#cachedSend(item, stop));
     } catch (err) {
       const reason = stop.reason as StopReason | undefined;
       if (stop.stopped && reason !== 'timeout') {
@@ -355,11 +395,42 @@ export class Dispatcher {
       return this.#apply(item, decideFromError(item, error, options.retry, clock.nowMs()));
     }
     const decision = decideFromResponse(item, res, options.retry, clock.nowMs());
-    this.scheduler.settle(reservation, sendResult(res, decision), this.inFlightCount);
-    this.#apply(item, decision);
+    // A cached answer never reached the upstream: its reservation is given back.
+    this.scheduler.settle(
+      reservation,
+      cached ? NOT_SENT : sendResult(res, decision),
+      this.inFlightCount,
+    );
+    this.#apply(item, decision, { status: res.status, body: res.body, cached });
   }
 
-  #apply(item: ClaimedItem, decision: Decision): void {
+  /** The project whose cache a line may use, or null when no cache applies. */
+  #cacheProject(item: ClaimedItem): string | null {
+    if (!this.#controls?.cache.enabled) return null;
+    return this.#controls.costs.projectOf(item.batch_id);
+  }
+
+  #cachedSend(item: ClaimedItem, stop: CallStop) {
+    const upstream = this.scheduler.upstream;
+    return this.#controls!.cache.call(item, upstream.name, this.#cacheProject(item)!, () =>
+      upstream.send({ path: item.endpoint, body: this.#bodyOf(item), stop }),
+    );
+  }
+
+  /** The body as sent: OpenAI upstreams get the line's prefix as `prompt_cache_key`. */
+  #bodyOf(item: ClaimedItem): string {
+    const c = this.#controls;
+    if (!c?.prefixOrder || !c.promptCacheKeys.has(this.scheduler.upstream.name)) return item.body;
+    const key = c.prefixOrder.key(item);
+    return key === null ? item.body : withPromptCacheKey(item.body, key);
+  }
+
+  #apply(
+    item: ClaimedItem,
+    decision: Decision,
+    answer: { status: number; body: string; cached: boolean } | null = null,
+  ): void {
+    this.#controls?.costs.settle(item, this.scheduler.upstream.name, decision.outcome, answer);
     if (decision.cooldownMs !== null) this.stats.rateLimited++;
     if (decision.maybePaid && decision.outcome.kind === 'retry') this.stats.maybePaidRetries++;
     if (decision.outcome.kind === 'retry')
@@ -380,7 +451,13 @@ export class Dispatcher {
         lease_gen: item.lease_gen,
         index: item.index,
         state: reason,
-        record: notRunLine(item.batch_id, item.custom_id, reason, this.#deps.clock.nowMs()),
+        record: notRunLine(
+          item.batch_id,
+          item.custom_id,
+          reason,
+          this.#deps.clock.nowMs(),
+          this.#controls?.costs.stopError(item.batch_id),
+        ),
       });
     }
     this.#claimed.close(item);

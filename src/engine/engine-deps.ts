@@ -6,6 +6,8 @@ import type { UpstreamRegistry } from '../providers/provider.ts';
 import type { BlobStore } from '../store/blobs/blob-store.ts';
 import type { Store } from '../store/store.ts';
 import type { RetryPolicy } from './retry-policy.ts';
+import type { CostSettings } from './cost-control.ts';
+import type { CacheSettings } from './response-cache.ts';
 
 /** Limits checked while a batch is `validating` (defaults are OpenAI's). */
 export interface IngestLimits extends LineLimits {
@@ -47,6 +49,21 @@ export interface EngineDeps {
   clock: Clock;
   logger: Logger;
   options: EngineOptions;
+  /** Prices, spend caps and the response cache (issue 13). Absent: every line is free, no cache. */
+  costs?: EngineCostDeps | undefined;
+}
+
+/** The cost controls' configuration. */
+export interface EngineCostDeps {
+  settings: CostSettings;
+  /** Upstreams whose answers are cached, and how. */
+  cache: ReadonlyMap<string, CacheSettings>;
+  /** One cache for every project (the operator's choice); otherwise one per project. */
+  cacheShared: boolean;
+  /** Send lines sharing a long prompt prefix together (prefix-order.ts). @default true */
+  prefixOrder?: boolean | undefined;
+  /** Upstreams whose lines get a `prompt_cache_key` (OpenAI's hosts). */
+  promptCacheKeys?: ReadonlySet<string> | undefined;
 }
 
 export const DEFAULT_INGEST_LIMITS: IngestLimits = {

@@ -18,8 +18,14 @@ import { readResultsPage } from './results-reader.ts';
 import { validateRetryPolicy } from './retry-policy.ts';
 import { SUSPECT_DELAY_MS, Supervisor } from './supervisor.ts';
 import { ThroughputMeter } from './throughput-meter.ts';
+import { createControls } from './create-controls.ts';
+import type { CostTotal } from './cost-control.ts';
+import { estimateFile, type FileEstimate } from './file-estimate.ts';
+import type { BatchEndpoint } from '../protocol/endpoints.ts';
 
 export type { SendResult } from './limiter/upstream-scheduler.ts';
+export type { CostTotal } from './cost-control.ts';
+export type { FileEstimate } from './file-estimate.ts';
 
 /** The scheduler's state for one upstream, plus the dispatcher's counters. */
 export interface UpstreamStatus extends UpstreamSchedulerSnapshot, DispatcherStats {
@@ -57,6 +63,14 @@ export interface EngineFacade {
   batchThroughput(batchId: string): number;
   /** Finished lines of a batch (running or ended) from `cursor` on: see results-reader.ts. */
   results(batchId: string, cursor: ResultsCursor, limit: number): Promise<BatchResultsPage>;
+  /** Cost charged by this process per (upstream, model) since it started (issue 13). */
+  costTotals(): CostTotal[];
+  /** A batch file's requests, tokens, cost and ETA at the upstreams' limits (file-estimate.ts). */
+  estimate(req: {
+    fileId: string;
+    endpoint: BatchEndpoint;
+    completionWindow: string;
+  }): Promise<FileEstimate>;
 }
 
 /** The durable job engine: one supervisor loop, one dispatcher per upstream, one recorder. */
@@ -74,12 +88,13 @@ export function createEngine(deps: EngineDeps): Engine {
   const supervisorWake = new WakeSignal();
   const recorder = new ResultRecorder(deps);
   const meter = new ThroughputMeter();
+  const controls = createControls(deps);
   const schedulerFor = (u: Upstream): UpstreamScheduler =>
     new UpstreamScheduler(u, deps.options.scheduling.get(u.name) ?? DEFAULT_SCHEDULING, deps.clock);
   const dispatchers = new Map(
     deps.upstreams
       .all()
-      .map((u) => [u.name, new Dispatcher(deps, schedulerFor(u), recorder, meter)]),
+      .map((u) => [u.name, new Dispatcher(deps, schedulerFor(u), recorder, meter, controls)]),
   );
   const supervisor = new Supervisor(deps, [...dispatchers.values()], recorder);
   // Processes on one shared store share each upstream's limits (see ClusterLimits).
@@ -143,6 +158,12 @@ export function createEngine(deps: EngineDeps): Engine {
     await deps.blobs.close();
   };
 
+  // A batch the cost controls stopped (spend cap, canary) is cancelling: drop its unsent lines.
+  controls.costs.onStop = (batchId) => {
+    for (const d of dispatchers.values()) d.dropUnsent(batchId, 'cancelled');
+    supervisorWake.wake();
+  };
+
   return {
     start: async () => {
       // One process owns an embedded store: leases left by a previous (crashed) process are void.
@@ -187,5 +208,13 @@ export function createEngine(deps: EngineDeps): Engine {
     readiness: () => ({ running: started && !controller.signal.aborted, lastTickMs }),
     batchThroughput: (batchId) => meter.rate(batchId, deps.clock.nowMs()),
     results: (batchId, cursor, limit) => readResultsPage(deps, batchId, cursor, limit),
+    costTotals: () => controls.costs.totals(),
+    estimate: (req) =>
+      estimateFile(
+        deps,
+        controls.costs,
+        [...dispatchers.values()].map((d) => d.scheduler.snapshot()),
+        req,
+      ),
   };
 }

@@ -6,6 +6,7 @@ import type { FinalStatus } from '../store/store.ts';
 import { readUndoneLines } from './chunk-lines-loader.ts';
 import type { EngineDeps } from './engine-deps.ts';
 import { errorLine, notRunLine } from './output-lines.ts';
+import { notRunError } from './cost-control.ts';
 import { spoolKey } from './result-recorder.ts';
 
 const UNRUN_PAGE = 500;
@@ -143,7 +144,7 @@ async function* chunkLines(
             { code: 'internal_error', message: chunk.last_error ?? 'The request failed.' },
             nowMs,
           )
-        : notRunLine(batch.id, customId, chunk.state, nowMs);
+        : notRunLine(batch.id, customId, chunk.state, nowMs, notRunError(batch.stop_code));
     yield line.text;
   }
 }

@@ -59,6 +59,9 @@ export function notRunLine(
   customId: string,
   state: 'cancelled' | 'expired',
   nowMs: number,
+  /** A batch the engine stopped early says why (`spend_limit_reached`…) instead of `batch_cancelled`. */
+  stopped?: { code: string; message: string },
 ): RecordedLine {
-  return errorLine(batchId, customId, state === 'expired' ? EXPIRED_ERROR : CANCELLED_ERROR, nowMs);
+  const error = state === 'expired' ? EXPIRED_ERROR : (stopped ?? CANCELLED_ERROR);
+  return errorLine(batchId, customId, error, nowMs);
 }

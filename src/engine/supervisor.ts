@@ -85,7 +85,7 @@ export class Supervisor {
         return this.#finalizeIfDone(batch);
       case 'cancelling':
         await store.stopUnstartedItems(batch.id, 'cancelled');
-        this.#dropUnsent(batch.id, 'cancelled');
+        this.#dropUnsent(batch.id, 'cancelled', batch.stop_code);
         if (now >= (batch.cancelling_at_ms ?? now) + options.cancelGraceMs)
           this.#abortInFlight(batch.id, 'cancelled');
         return this.#finalizeIfDone(batch);
@@ -147,8 +147,8 @@ export class Supervisor {
     );
   }
 
-  #dropUnsent(batchId: string, reason: 'cancelled' | 'expired'): void {
-    for (const dispatcher of this.#dispatchers) dispatcher.dropUnsent(batchId, reason);
+  #dropUnsent(batchId: string, reason: 'cancelled' | 'expired', stopCode?: string | null): void {
+    for (const dispatcher of this.#dispatchers) dispatcher.dropUnsent(batchId, reason, stopCode);
   }
 
   #abortInFlight(batchId: string, reason: 'cancelled' | 'expired'): void {

@@ -4,6 +4,7 @@ import type { Upstream } from '../providers/provider.ts';
 import type { BatchStatusTotals, Store } from '../store/store.ts';
 import { instrumentUpstream, type UpstreamSeries } from './instrument-upstream.ts';
 import { registerUpstreamGauges } from './upstream-gauges.ts';
+import { registerCostSeries } from './cost-series.ts';
 
 /** What /metrics reads at each scrape. */
 export interface MetricsSources {
@@ -53,6 +54,7 @@ export function createServerMetrics(nowMs: () => number): ServerMetrics {
   };
   registerBatchSeries(registry, () => scrape);
   registerUpstreamGauges(registry, () => scrape);
+  registerCostSeries(registry, () => sources?.engine.costTotals() ?? []);
   return {
     contentType: registry.contentType,
     instrument: (upstream) => instrumentUpstream(upstream, series, nowMs),

@@ -56,6 +56,20 @@ export interface Batch {
   request_counts: { total: number; completed: number; failed: number };
   usage: BatchUsage;
   metadata: Record<string, string> | null;
+  /** Extension: what the answers cost so far, in USD (live while the batch runs). */
+  cost?: BatchCost;
+  /** Extension: lines answered from the response cache (no upstream call, no cost). */
+  cache_hits?: number;
+  /** Extension: the caps the batch was created with (absent when none). */
+  max_cost_usd?: number;
+  max_error_rate?: number;
+}
+
+/** Extension `cost` of a batch: charged at the price its lines ran at, and at the standard one. */
+export interface BatchCost {
+  currency: 'usd';
+  charged: number;
+  at_standard_price: number;
 }
 
 /** Query of GET /v1/batches. */

@@ -1,4 +1,5 @@
 import { invalidParam } from './error-bodies.ts';
+import type { PrefixCache } from './prefix-cache.ts';
 import { DEFAULT_MAX_TOKENS, reject } from './route-types.ts';
 import type { ReplyContext, RoutePlan, RouteRejection, SimReply, SimRoute } from './route-types.ts';
 import { completionLength, contentText, isRecord, maxTokensOf, replyText } from './text-synth.ts';
@@ -16,6 +17,8 @@ interface ChatAnswer {
   n: number;
   finishReason: 'stop' | 'length';
   promptTokens: number;
+  /** Part of the prompt the modelled prompt cache held. */
+  cachedTokens: number;
   completionTokens: number;
 }
 
@@ -24,20 +27,28 @@ export const chatRoute: SimRoute = {
   plan: planChat,
 };
 
-function planChat(body: Record<string, unknown>, model: string): RoutePlan | RouteRejection {
+function planChat(
+  body: Record<string, unknown>,
+  model: string,
+  prefixCache?: PrefixCache | null,
+): RoutePlan | RouteRejection {
   const messages = body['messages'];
   if (!Array.isArray(messages) || messages.length === 0) {
     return reject(400, invalidParam('messages', "Invalid 'messages': expected a non-empty array."));
   }
   let chars = 0;
   let lastUser = '';
+  let prompt = '';
   for (const message of messages) {
     if (!isRecord(message)) continue;
     const text = contentText(message['content']);
     chars += text.length;
+    if (prefixCache) prompt += `${String(message['role'])}\n${text}\n`;
     if (message['role'] === 'user') lastUser = text;
   }
   const promptTokens = Math.ceil(chars / 4) + 4 * messages.length;
+  const key = typeof body['prompt_cache_key'] === 'string' ? body['prompt_cache_key'] : null;
+  const cachedTokens = prefixCache?.cachedTokens(model, prompt, promptTokens, key) ?? 0;
   const maxTokens = maxTokensOf(body, ['max_completion_tokens', 'max_tokens']);
   const n = choiceCount(body['n']);
   const stream = body['stream'] === true;
@@ -47,7 +58,10 @@ function planChat(body: Record<string, unknown>, model: string): RoutePlan | Rou
     ok: true,
     admissionTokens: promptTokens + (maxTokens ?? DEFAULT_MAX_TOKENS) * n,
     render: (ctx) => {
-      const answer = answerOf(ctx, model, lastUser, promptTokens, maxTokens, n);
+      const answer = {
+        ...answerOf(ctx, model, lastUser, promptTokens, maxTokens, n),
+        cachedTokens,
+      };
       return stream ? streamReply(answer, includeUsage) : jsonReply(answer);
     },
   };
@@ -76,6 +90,7 @@ function answerOf(
     n,
     finishReason: length.truncated ? 'length' : 'stop',
     promptTokens,
+    cachedTokens: 0,
     completionTokens: length.tokens * n,
   };
 }
@@ -85,7 +100,7 @@ function usageOf(answer: ChatAnswer): Record<string, unknown> {
     prompt_tokens: answer.promptTokens,
     completion_tokens: answer.completionTokens,
     total_tokens: answer.promptTokens + answer.completionTokens,
-    prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+    prompt_tokens_details: { cached_tokens: answer.cachedTokens, audio_tokens: 0 },
     completion_tokens_details: {
       reasoning_tokens: 0,
       audio_tokens: 0,

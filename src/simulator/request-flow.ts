@@ -51,7 +51,7 @@ export function handlePost(
     typeof body['model'] === 'string' && body['model'] !== '' ? body['model'] : route.defaultModel;
   if (model === null) return answerError(state, res, info, 400, missingParam('model'), null);
   info.model = model;
-  const plan = route.plan(body, model);
+  const plan = route.plan(body, model, state.prefixCache);
   if (!plan.ok)
     return answerError(
       state,

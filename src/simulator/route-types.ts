@@ -1,4 +1,5 @@
 import type { ErrorSpec } from './error-bodies.ts';
+import type { PrefixCache } from './prefix-cache.ts';
 
 /** Shared shapes between the request flow (simulator.ts) and the per-endpoint reply builders. */
 
@@ -33,7 +34,12 @@ export interface RouteRejection {
 export interface SimRoute {
   /** Used when the body has no `model` (only moderations); otherwise `model` is required. */
   defaultModel: string | null;
-  plan(body: Record<string, unknown>, model: string): RoutePlan | RouteRejection;
+  /** `prefixCache`: the modelled prompt cache, consulted as the request arrives (chat only). */
+  plan(
+    body: Record<string, unknown>,
+    model: string,
+    prefixCache?: PrefixCache | null,
+  ): RoutePlan | RouteRejection;
 }
 
 export const DEFAULT_MAX_TOKENS = 16;

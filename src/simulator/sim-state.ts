@@ -4,6 +4,7 @@ import type { CallLog } from './call-log.ts';
 import { createCapacityGate } from './capacity-gate.ts';
 import type { CapacityGate } from './capacity-gate.ts';
 import { mulberry32 } from './prng.ts';
+import { PrefixCache } from './prefix-cache.ts';
 import { createRateWindow } from './rate-window.ts';
 import type { RateWindow } from './rate-window.ts';
 import type { SimCapacity, SimClock, SimulatorOptions } from './types.ts';
@@ -27,6 +28,8 @@ export interface SimState {
   readonly models: readonly string[];
   /** OpenAI-looking ids without a random draw per request: instance tag + counter. */
   readonly newId: (prefix: string) => string;
+  /** The modelled prompt cache, when the options ask for one. */
+  readonly prefixCache: PrefixCache | null;
 }
 
 export const DEFAULT_MODELS: readonly string[] = [
@@ -65,6 +68,7 @@ export function createSimState(options: SimulatorOptions): SimState {
     faultCounts: new Map(),
     models: options.models ?? DEFAULT_MODELS,
     newId: idFactory(),
+    prefixCache: options.prefixCache ? new PrefixCache(options.prefixCache.entries) : null,
   };
 }
 

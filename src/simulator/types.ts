@@ -38,6 +38,11 @@ export interface SimulatorOptions {
   capacity?: SimCapacity;
   /** Returned by GET /v1/models; any model name is still accepted on requests. */
   models?: string[];
+  /**
+   * Model a prompt cache: chat prompts of ≥ 1,024 tokens sharing a prefix with one of the last
+   * `entries` prompts report it in `usage.prompt_tokens_details.cached_tokens`. @default off
+   */
+  prefixCache?: { entries: number };
 }
 
 /**

@@ -34,6 +34,12 @@ export interface BatchRow {
   total_tokens: number;
   metadata: string | null;
   output_expires_after_seconds: number | null;
+  cost_charged_nano?: number;
+  cost_standard_nano?: number;
+  cache_hits?: number;
+  max_cost_usd?: number | null;
+  max_error_rate?: number | null;
+  stop_code?: string | null;
 }
 
 /** Columns the engine keeps on the batch row that the batch object does not show. */
@@ -55,10 +61,13 @@ export function rowToBatch(stored: BatchRow): BatchRecord {
     output_tokens,
     reasoning_tokens,
     total_tokens,
+    cost_charged_nano,
+    cost_standard_nano,
     ...rest
   } = row;
   return {
     ...rest,
+    cost: { charged_nano: cost_charged_nano ?? 0, standard_nano: cost_standard_nano ?? 0 },
     status: row.status as BatchStatus,
     errors: row.errors === null ? null : (JSON.parse(row.errors) as BatchRecord['errors']),
     metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, string>),
@@ -67,7 +76,8 @@ export function rowToBatch(stored: BatchRow): BatchRecord {
 }
 
 export function batchToRow(b: BatchRecord, seq: number): BatchRow {
-  const { usage, ...rest } = b;
+  // The cost starts at zero (column defaults); the caps are written only when given.
+  const { usage, cost: _cost, ...rest } = b;
   return {
     ...rest,
     seq,

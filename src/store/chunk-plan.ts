@@ -63,12 +63,24 @@ export interface BatchDelta {
   failed: number;
   expired: number;
   usage: UsageTotals;
+  /** Cost of the answers (nano-dollars) and how many came from the response cache. */
+  charged_nano: number;
+  standard_nano: number;
+  cache_hits: number;
 }
 
 export function deltaFor(deltas: Map<string, BatchDelta>, batchId: string): BatchDelta {
   let d = deltas.get(batchId);
   if (!d) {
-    d = { completed: 0, failed: 0, expired: 0, usage: emptyUsage() };
+    d = {
+      completed: 0,
+      failed: 0,
+      expired: 0,
+      usage: emptyUsage(),
+      charged_nano: 0,
+      standard_nano: 0,
+      cache_hits: 0,
+    };
     deltas.set(batchId, d);
   }
   return d;
@@ -232,6 +244,11 @@ function applyLine(
     if (o.succeeded) delta.completed++;
     else delta.failed++;
     if (o.usage) addUsage(delta.usage, o.usage);
+    if (o.cost) {
+      delta.charged_nano += o.cost.charged_nano;
+      delta.standard_nano += o.cost.standard_nano;
+    }
+    if (o.cached) delta.cache_hits++;
   } else if (o.kind === 'error') delta.failed++;
   else if (o.kind === 'stop' && o.state === 'expired') delta.expired++;
 }

@@ -18,6 +18,7 @@ import type {
   UnrunChunk,
   UsageTotals,
 } from '../domain/records.ts';
+import type { CachedResponse } from './cost-ops.ts';
 
 /** A run of validated lines ready to become a durable chunk (its lines stay in the input file). */
 export interface NewChunk {
@@ -318,6 +319,25 @@ export interface Store {
     endpointId: string,
     query: { limit: number; before?: number | undefined },
   ): Promise<WebhookDeliveryRecord[]>;
+
+  // -- cost controls (issue 13; store/cost-ops.ts)
+  /**
+   * in_progress → cancelling because the engine stopped the batch (its spend cap, its error
+   * rate): records `code` (the code its not-run lines get) and `errors`, and stops its unstarted
+   * chunks, like a cancel. False when the batch was no longer in progress.
+   */
+  stopBatchEarly(
+    batchId: string,
+    code: string,
+    errors: BatchError[],
+    nowMs: number,
+  ): Promise<boolean>;
+  /** The cached answer for (scope, key) unless it expired by `nowMs`. */
+  cachedResponse(scope: string, key: string, nowMs: number): Promise<CachedResponse | null>;
+  /** Stores (or replaces) a cached answer. */
+  putCachedResponse(entry: CachedResponse): Promise<void>;
+  /** Drops expired answers and the oldest past `maxEntries`; returns how many went. */
+  pruneResponseCache(nowMs: number, maxEntries: number): Promise<number>;
 
   // -- observability (metrics, dashboard)
   /** Every project's batches grouped by status, with their counts and usage summed. */

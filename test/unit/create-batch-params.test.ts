@@ -31,7 +31,18 @@ describe('parseCreateBatchParams', () => {
       completionWindowMs: 86_400_000,
       metadata: null,
       outputExpiresAfterSeconds: null,
+      maxCostUsd: null,
+      maxErrorRate: null,
     });
+  });
+
+  it('parses the cost extensions max_cost_usd and max_error_rate (issue 13)', () => {
+    const parsed = parseCreateBatchParams({ ...VALID, max_cost_usd: 2.5, max_error_rate: 0.1 });
+    expect(parsed).toMatchObject({ maxCostUsd: 2.5, maxErrorRate: 0.1 });
+    expect(() => parseCreateBatchParams({ ...VALID, max_error_rate: 1.5 })).toThrow(
+      /max_error_rate/,
+    );
+    expect(() => parseCreateBatchParams({ ...VALID, max_cost_usd: '3' })).toThrow(/a number/);
   });
 
   it('parses metadata, output_expires_after and an extended completion window', () => {

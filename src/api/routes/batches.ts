@@ -143,6 +143,9 @@ function retryBatchParams(
     completionWindowMs: parseCompletionWindowMs(window),
     metadata: { ...source.metadata, ...params.metadata, retry_of: source.id },
     outputExpiresAfterSeconds: source.output_expires_after_seconds,
+    // A retry keeps the source's caps (its lines are the ones that did not make it).
+    maxCostUsd: source.max_cost_usd ?? null,
+    maxErrorRate: source.max_error_rate ?? null,
   };
 }
 
@@ -179,5 +182,7 @@ function newBatchRecord(params: CreateBatchParams, project: string, nowMs: numbe
     usage: emptyUsage(),
     metadata: params.metadata,
     output_expires_after_seconds: params.outputExpiresAfterSeconds,
+    ...(params.maxCostUsd !== null ? { max_cost_usd: params.maxCostUsd } : {}),
+    ...(params.maxErrorRate !== null ? { max_error_rate: params.maxErrorRate } : {}),
   };
 }

@@ -88,6 +88,7 @@ async function batchView(deps: ApiDeps, b: BatchRecord) {
     project: b.project,
     lines_per_second: rate,
     eta_seconds: rate > 0 ? Math.ceil(remaining / rate) : null,
-    cost: b.model === null ? null : await deps.costOf(b.model, b.usage),
+    // `cost` is the server's own (charged as lines ran); this is the public price table's view.
+    cost_estimate: b.model === null ? null : await deps.costOf(b.model, b.usage),
   };
 }

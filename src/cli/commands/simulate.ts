@@ -15,6 +15,7 @@ interface SimulateFlags {
   seed?: string;
   slots?: string;
   queue?: string;
+  prefixCache?: string;
 }
 
 export function registerSimulate(
@@ -37,6 +38,10 @@ export function registerSimulate(
     .option('--seed <n>', 'seed for jitter and fault choice')
     .option('--slots <n>', 'header-less capacity mode: requests served at once (vLLM-like)')
     .option('--queue <n>', 'capacity mode: requests that may wait for a slot before 503s', '0')
+    .option(
+      '--prefix-cache <n>',
+      'model a prompt cache of the last n prompts (cached_tokens in usage, prompts ≥ 1,024 tokens)',
+    )
     .action(async (flags: SimulateFlags) => setExit(await runSimulate(flags, io)));
 }
 
@@ -58,6 +63,7 @@ export async function runSimulate(
     flags.seed,
     flags.slots,
     flags.queue,
+    flags.prefixCache,
   ];
   if (numbers.some((v) => v !== undefined && !Number.isFinite(Number(v)))) {
     io.stderr('openbatch simulate: numeric options must be numbers\n');
@@ -77,6 +83,7 @@ export async function runSimulate(
     ...(flags.slots !== undefined && {
       capacity: { slots: Number(flags.slots), queue: Number(flags.queue ?? 0) },
     }),
+    ...(flags.prefixCache !== undefined && { prefixCache: { entries: Number(flags.prefixCache) } }),
   });
   const { url } = await simulator.listen(Number(flags.port), flags.host);
   io.stdout(`openbatch simulator listening on ${url}/v1\n`);

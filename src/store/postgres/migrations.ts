@@ -165,6 +165,25 @@ const MIGRATIONS: readonly string[] = [
     until_at TIMESTAMPTZ NOT NULL
   );
   `,
+  // Cost controls (issue 13): see the SQLite migration of the same name.
+  `
+  ALTER TABLE batches ADD COLUMN cost_charged_nano BIGINT NOT NULL DEFAULT 0;
+  ALTER TABLE batches ADD COLUMN cost_standard_nano BIGINT NOT NULL DEFAULT 0;
+  ALTER TABLE batches ADD COLUMN cache_hits BIGINT NOT NULL DEFAULT 0;
+  ALTER TABLE batches ADD COLUMN max_cost_usd DOUBLE PRECISION;
+  ALTER TABLE batches ADD COLUMN max_error_rate DOUBLE PRECISION;
+  ALTER TABLE batches ADD COLUMN stop_code TEXT;
+  CREATE TABLE response_cache (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    expires_at_ms BIGINT NOT NULL,
+    PRIMARY KEY (scope, key)
+  );
+  CREATE INDEX response_cache_age ON response_cache (created_at_ms);
+  `,
 ];
 
 /**

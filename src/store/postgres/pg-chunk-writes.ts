@@ -135,11 +135,14 @@ export async function writeDeltas(
        cached_tokens = b.cached_tokens + v.cached_tokens,
        output_tokens = b.output_tokens + v.output_tokens,
        reasoning_tokens = b.reasoning_tokens + v.reasoning_tokens,
-       total_tokens = b.total_tokens + v.total_tokens
+       total_tokens = b.total_tokens + v.total_tokens,
+       cost_charged_nano = b.cost_charged_nano + v.charged_nano,
+       cost_standard_nano = b.cost_standard_nano + v.standard_nano,
+       cache_hits = b.cache_hits + v.cache_hits
      FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
-       $7::bigint[], $8::bigint[], $9::bigint[])
+       $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[])
        AS v(id, completed, failed, expired, input_tokens, cached_tokens, output_tokens,
-         reasoning_tokens, total_tokens)
+         reasoning_tokens, total_tokens, charged_nano, standard_nano, cache_hits)
      WHERE b.id = v.id`,
     [
       all.map(([id]) => id),
@@ -151,6 +154,9 @@ export async function writeDeltas(
       col((d) => d.usage.output_tokens),
       col((d) => d.usage.reasoning_tokens),
       col((d) => d.usage.total_tokens),
+      col((d) => d.charged_nano),
+      col((d) => d.standard_nano),
+      col((d) => d.cache_hits),
     ],
   );
 }

@@ -18,6 +18,7 @@ import { findIdempotencyKey, insertOnce } from './pg-idempotency-keys.ts';
 import { createPgWebhookRows, recordBatchEvent } from './pg-webhook-rows.ts';
 import { PgChunkQueue } from './pg-chunk-queue.ts';
 import { exchangeLimiterState } from './pg-limiter-exchange.ts';
+import { createPgCostRows } from './pg-cost-rows.ts';
 import { createPool, inTransaction, isUnavailable, type Queryable } from './pg-pool.ts';
 
 const FILE_COLUMNS = 'id, project, purpose, filename, bytes, created_at_ms, expires_at_ms';
@@ -158,6 +159,7 @@ export async function createPostgresStore(
       (await pool.query(`DELETE FROM idempotency_keys WHERE created_at_ms < $1`, [beforeMs]))
         .rowCount ?? 0,
     ...createPgWebhookRows(pool),
+    ...createPgCostRows(pool),
     getBatch: async (project, id) =>
       batchRow(`SELECT * FROM batches WHERE id = $1 AND project = $2`, [id, project]),
     listBatches: async (project, query) => listBatches(pool, project, query),

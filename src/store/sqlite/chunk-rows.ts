@@ -24,7 +24,10 @@ export class ChunkStatements {
         input_tokens = input_tokens + @input_tokens, cached_tokens = cached_tokens + @cached_tokens,
         output_tokens = output_tokens + @output_tokens,
         reasoning_tokens = reasoning_tokens + @reasoning_tokens,
-        total_tokens = total_tokens + @total_tokens
+        total_tokens = total_tokens + @total_tokens,
+        cost_charged_nano = cost_charged_nano + @charged_nano,
+        cost_standard_nano = cost_standard_nano + @standard_nano,
+        cache_hits = cache_hits + @cache_hits
       WHERE id = @id`);
     this.#writeMaps = db.prepare(
       `UPDATE chunks SET done = @done, sent = @sent WHERE chunk_id = @chunk_id`,
@@ -63,6 +66,9 @@ export class ChunkStatements {
         failed: d.failed,
         expired: d.expired,
         ...d.usage,
+        charged_nano: d.charged_nano,
+        standard_nano: d.standard_nano,
+        cache_hits: d.cache_hits,
       });
     }
   }

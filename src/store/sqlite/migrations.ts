@@ -202,6 +202,26 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE api_keys ADD COLUMN role TEXT NOT NULL DEFAULT 'member';
   `,
+  // Cost controls (issue 13): cost charged so far in nano-dollars, the caps a batch was created
+  // with, why the engine stopped it, and the response cache (bounded by the engine).
+  `
+  ALTER TABLE batches ADD COLUMN cost_charged_nano INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE batches ADD COLUMN cost_standard_nano INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE batches ADD COLUMN cache_hits INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE batches ADD COLUMN max_cost_usd REAL;
+  ALTER TABLE batches ADD COLUMN max_error_rate REAL;
+  ALTER TABLE batches ADD COLUMN stop_code TEXT;
+  CREATE TABLE response_cache (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (scope, key)
+  );
+  CREATE INDEX response_cache_age ON response_cache (created_at_ms);
+  `,
 ];
 
 /** Brings the database to the newest schema, one transaction per step. */

@@ -19,6 +19,7 @@ import { findIdempotencyKey, insertOnce, purgeIdempotencyKeys } from './idempote
 import { migrate } from './migrations.ts';
 import { createWebhookRows, recordBatchEvent } from './webhook-rows.ts';
 import { createBatchChunks } from './batch-chunks.ts';
+import { createCostRows } from './cost-rows.ts';
 import { statement } from './statement-cache.ts';
 import { WalSync } from './wal-sync.ts';
 
@@ -132,6 +133,7 @@ export function createSqliteStore(path: string): Store {
     },
     ...chunks,
     ...createWebhookRows(db),
+    ...createCostRows(db),
     markInProgress: async (batchId, total, model, nowMs) =>
       markInProgress(db, batchId, total, model, nowMs),
     markFailed: async (batchId, errors, nowMs) => markFailed(db, batchId, errors, nowMs),
