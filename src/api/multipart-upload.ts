@@ -71,6 +71,8 @@ export async function receiveUpload(
     await Promise.all(fileDone);
   } catch (err) {
     await result.file?.writer.abort();
+    // The file storage failed (S3 unreachable: 503), not the body.
+    if (err instanceof AppError) throw err;
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
       throw new AppError(
         'internal',
