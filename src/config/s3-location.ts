@@ -12,7 +12,15 @@ export interface S3Location {
   forcePathStyle: boolean;
   /** AWS_REGION; null: us-east-1 (what S3-compatible servers accept). */
   region: string | null;
+  /**
+   * Part size of multipart uploads (OPENBATCH_S3_PART_BYTES, at least S3's 5 MiB; default
+   * 8 MiB). Memory per upload in progress is about three parts.
+   */
+  partBytes: number;
 }
+
+const MIN_PART_BYTES = 5 * 1024 * 1024;
+const DEFAULT_PART_BYTES = 8 * 1024 * 1024;
 
 const S3_URL = /^s3:\/\/([^/]+)(?:\/(.*))?$/;
 
@@ -32,5 +40,14 @@ export function parseS3Location(
     prefix: path === '' ? '' : `${path}/`,
     forcePathStyle: env.OPENBATCH_S3_FORCE_PATH_STYLE === '1',
     region: env.AWS_REGION || null,
+    partBytes: partBytes(env.OPENBATCH_S3_PART_BYTES),
   };
+}
+
+function partBytes(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return DEFAULT_PART_BYTES;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < MIN_PART_BYTES)
+    throw new Error(`OPENBATCH_S3_PART_BYTES: expected an integer of at least ${MIN_PART_BYTES}`);
+  return n;
 }

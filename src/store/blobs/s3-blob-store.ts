@@ -28,8 +28,8 @@ export interface S3BlobStoreOptions {
   endpoint?: string;
   /** This process's own folder for spools (S3 objects cannot be appended to). */
   spoolDir: string;
-  /** @default 8 MiB */
-  partBytes?: number;
+  /** Part size of multipart uploads (at least 5 MiB). */
+  partBytes: number;
   /** @default 2 */
   queueSize?: number;
 }
@@ -76,7 +76,7 @@ export async function createS3BlobStore(
       client,
       bucket,
       objectKey: objectKey(key),
-      partBytes: opts.partBytes ?? 8 * 1024 * 1024,
+      partBytes: opts.partBytes,
       queueSize: opts.queueSize ?? 2,
     });
   const removeObject = async (key: string): Promise<void> => {

@@ -1,4 +1,4 @@
-import { Transform } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { BlobWriter } from './blob-store.ts';
@@ -25,15 +25,35 @@ export interface S3WriterTarget {
 export function createS3Writer(target: S3WriterTarget): BlobWriter {
   let bytes = 0;
   let committed = false;
-  const stream = new Transform({
-    transform(chunk: Buffer, _enc, done) {
+  // What lib-storage reads. It destroys this when it gives up (with an AbortError of its own):
+  // the writer's stream below fails only with the upload's real outcome, once it is known.
+  const body = new PassThrough();
+  body.on('error', () => undefined); // reported through `done`
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, callback) {
       bytes += chunk.length;
-      done(null, chunk);
+      // A body that was given up never drains: the write waits until `done` fails the stream.
+      if (body.write(chunk)) callback();
+      else body.once('drain', () => callback());
+    },
+    final(callback) {
+      body.end();
+      callback();
+    },
+    destroy(err, callback) {
+      // Destroyed before its end (abort, a failed pipeline): the upload fails and is aborted.
+      // (A stream that finished is destroyed too, by autoDestroy: its body must stay whole.)
+      if (!body.destroyed && (err !== null || !this.writableFinished))
+        body.destroy(err ?? new Error('blob write aborted'));
+      callback(err);
     },
   });
+  // A failure is also reported by commit and abort: an 'error' nobody listens for at that moment
+  // (the writer busy elsewhere, or already waiting in commit) must not become an uncaught exception.
+  stream.on('error', () => undefined);
   const upload = new Upload({
     client: target.client,
-    params: { Bucket: target.bucket, Key: target.objectKey, Body: stream },
+    params: { Bucket: target.bucket, Key: target.objectKey, Body: body },
     partSize: target.partBytes,
     queueSize: target.queueSize,
     leavePartsOnError: false,
