@@ -4,13 +4,15 @@
  * killed mid-upload fails the upload cleanly (503, nothing visible) and a new one works once it is
  * back, and a batch runs end to end on SQLite + S3 and on PostgreSQL + S3.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { toFile } from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { captureLogger } from '../helpers/capture-logger.ts';
 import { createDatabase } from '../helpers/postgres-server.ts';
+import { spawnServer } from '../helpers/server-process.ts';
 import {
   S3_TEST_CREDENTIALS,
   startRecordingProxy,
@@ -51,6 +53,7 @@ async function serverOnS3(
   prefix: string,
   extra: Record<string, string> = {},
   logger?: ReturnType<typeof captureLogger>,
+  latencyMs = 0,
 ) {
   const env = {
     ...s3.env(`${prefix}/`),
@@ -59,7 +62,11 @@ async function serverOnS3(
     ...extra,
   };
   Object.assign(process.env, env);
-  const server = await startTestServer({ env, ...(logger ? { logger } : {}) });
+  const server = await startTestServer({
+    env,
+    sim: { latencyMs },
+    ...(logger ? { logger } : {}),
+  });
   servers.push(server);
   return server;
 }
@@ -205,5 +212,112 @@ describe.each(['SQLite', 'PostgreSQL'])('a batch on %s + S3', (storeName) => {
     // SQLite's spools were published to S3 and removed from the local disk.
     const spoolDir = join(server.dataDir, 'spool');
     expect(existsSync(spoolDir) ? readdirSync(spoolDir) : []).toEqual([]);
+  });
+});
+
+describe('S3 unreachable while a batch runs', () => {
+  it('downloads answer 503, the batch waits in finalizing and completes once S3 is back', async () => {
+    const server = await serverOnS3(
+      'outage',
+      { OPENBATCH_UPSTREAM_MAX_CONCURRENCY: '4' },
+      undefined,
+      200,
+    );
+    const lines = Array.from({ length: 24 }, (_, i) =>
+      JSON.stringify(chatLine(`q-${i}`, `q ${i}`)),
+    );
+    const input = await server.client.files.create({
+      file: await toFile(Buffer.from(lines.join('\n') + '\n'), 'in.jsonl'),
+      purpose: 'batch',
+    });
+    const created = await server.client.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    // Killed once lines run: their chunk was read from S3 already.
+    for (let i = 0; i < 300; i++) {
+      const b = await server.client.batches.retrieve(created.id);
+      if ((b.request_counts?.completed ?? 0) > 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await s3.kill();
+    try {
+      const download = await server.client.files.content(input.id).catch((e: unknown) => e);
+      expect(download).toMatchObject({ status: 503, type: 'server_error' });
+      // Every line runs (their chunk was read before), but the files cannot be written yet.
+      await waitForBatch(server.client, created.id, 30_000, (s) => s === 'finalizing');
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect((await server.client.batches.retrieve(created.id)).status).toBe('finalizing');
+    } finally {
+      await s3.restart();
+    }
+    const batch = await waitForBatch(server.client, created.id);
+    expect(batch.status).toBe('completed');
+    expect(batch.request_counts).toMatchObject({ total: 24, completed: 24, failed: 0 });
+    expect(await readLines(server.client, batch.output_file_id)).toHaveLength(24);
+  });
+});
+
+describe('memory', () => {
+  /** Resident and peak resident memory of a process (Linux), in MiB. */
+  function memoryOf(pid: number): { rss: number; peak: number } {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1]);
+    return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
+  }
+
+  /** Streams `mib` MiB of JSONL as a multipart upload (one 1 MiB buffer, sent again and again). */
+  async function upload(baseURL: string, mib: number): Promise<Response> {
+    const boundary = 'openbatchmemory';
+    const chunk = jsonlOf(MiB);
+    async function* body() {
+      yield Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n` +
+          `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.jsonl"\r\n` +
+          `Content-Type: application/octet-stream\r\n\r\n`,
+      );
+      for (let i = 0; i < mib; i++) yield chunk;
+      yield Buffer.from(`\r\n--${boundary}--\r\n`);
+    }
+    return fetch(`${baseURL}/files`, {
+      method: 'POST',
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      body: ReadableStream.from(body()),
+      duplex: 'half',
+    });
+  }
+
+  it('memory of `openbatch serve` does not grow with the size of an upload to S3', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'openbatch-s3-memory-'));
+    const server = await spawnServer(dataDir, {
+      ...s3.env('memory/'),
+      OPENBATCH_S3_PART_BYTES: String(5 * MiB),
+      OPENBATCH_UPSTREAM_URL: 'http://127.0.0.1:9/v1',
+    });
+    try {
+      const pid = server.child.pid!;
+      const before = memoryOf(pid);
+      const small = await upload(server.baseURL, 80);
+      expect(small.status).toBe(200);
+      const afterSmall = memoryOf(pid);
+      const started = Date.now();
+      const large = await upload(server.baseURL, 160);
+      expect(large.status).toBe(200);
+      expect(((await large.json()) as { bytes: number }).bytes).toBeGreaterThan(160 * MiB);
+      const afterLarge = memoryOf(pid);
+      console.log(
+        `S3 uploads through openbatch serve: RSS ${before.rss.toFixed(0)} MiB before; ` +
+          `peak ${afterSmall.peak.toFixed(0)} MiB after 80 MiB, ${afterLarge.peak.toFixed(0)} MiB ` +
+          `after 160 MiB (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+      );
+      // Twice the data, (nearly) no more memory: parts in flight bound it, not the file.
+      expect(afterLarge.peak - afterSmall.peak).toBeLessThan(40);
+      expect(afterLarge.peak - before.rss).toBeLessThan(150);
+    } finally {
+      server.child.kill('SIGKILL');
+      await server.exited;
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
