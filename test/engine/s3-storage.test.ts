@@ -156,6 +156,8 @@ describe('files on S3', () => {
     expect(envelope.error.type).toBe('server_error');
     expect(envelope.error.message).toMatch(/file storage/);
     expect(text).not.toContain(S3_TEST_CREDENTIALS.AWS_SECRET_ACCESS_KEY);
+    // The operator learns why (the failed upload is logged), and no secret is in the log.
+    expect(logger.entries.some((e) => e.level === 'warn' && e.fields.op === 'upload')).toBe(true);
     expect(JSON.stringify(logger.entries)).not.toContain(S3_TEST_CREDENTIALS.AWS_SECRET_ACCESS_KEY);
     expect((await server.client.files.list()).data).toEqual([]);
 

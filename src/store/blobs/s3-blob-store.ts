@@ -61,13 +61,15 @@ export async function createS3BlobStore(
     if (!SAFE_KEY.test(key)) throw new Error(`invalid blob key: ${key}`);
     return opts.prefix + key;
   };
+  const report = (op: string, key: string, err: unknown): void => {
+    if (!isNotFound(err)) logger.warn({ op, key, err: describeS3Error(err) }, 'S3 call failed');
+  };
   const call = async <T>(op: string, key: string, run: () => Promise<T>): Promise<T> => {
     try {
       return await run();
     } catch (err) {
-      const failure = s3Failure(err, key);
-      if (!isNotFound(err)) logger.warn({ op, key, err: describeS3Error(err) }, 'S3 call failed');
-      throw failure;
+      report(op, key, err);
+      throw s3Failure(err, key);
     }
   };
   const bucket = opts.bucket;
@@ -78,6 +80,7 @@ export async function createS3BlobStore(
       objectKey: objectKey(key),
       partBytes: opts.partBytes,
       queueSize: opts.queueSize ?? 2,
+      onFailure: (err) => report('upload', key, err),
     });
   const removeObject = async (key: string): Promise<void> => {
     await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: objectKey(key) }));

@@ -13,6 +13,8 @@ export interface S3WriterTarget {
   partBytes: number;
   /** Parts uploaded at once: memory per writer is about (this + 1) × partBytes. */
   queueSize: number;
+  /** Told of an upload that failed on its own (not one its writer aborted). */
+  onFailure(err: unknown): void;
 }
 
 /**
@@ -25,6 +27,7 @@ export interface S3WriterTarget {
 export function createS3Writer(target: S3WriterTarget): BlobWriter {
   let bytes = 0;
   let committed = false;
+  let aborting = false;
   // What lib-storage reads. It destroys this when it gives up (with an AbortError of its own):
   // the writer's stream below fails only with the upload's real outcome, once it is known.
   const body = new PassThrough();
@@ -61,6 +64,7 @@ export function createS3Writer(target: S3WriterTarget): BlobWriter {
   const done = upload.done().then(
     () => undefined,
     (err: unknown) => {
+      if (!aborting) target.onFailure(err);
       const failure = s3Failure(err, target.objectKey);
       stream.destroy(failure);
       throw failure;
@@ -77,6 +81,7 @@ export function createS3Writer(target: S3WriterTarget): BlobWriter {
     },
     abort: async () => {
       if (committed) return; // as on disk: aborting after a commit leaves the blob
+      aborting = true;
       // Ending the body with an error makes the upload fail, and lib-storage then aborts the
       // multipart upload before `done` settles: once this returns, no part lingers.
       if (!stream.destroyed) stream.destroy(new Error('blob write aborted'));
