@@ -11,7 +11,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import type { Logger } from '../../lib/logger.ts';
-import type { BlobStore } from './blob-store.ts';
+import type { BlobStore, BlobWriter } from './blob-store.ts';
 import { createFsSpools } from './fs-spools.ts';
 import { describeS3Error, isNotFound, s3Failure } from './s3-failure.ts';
 import { createS3Writer } from './s3-blob-writer.ts';
@@ -45,149 +45,169 @@ export async function createS3BlobStore(
   logger: Logger,
 ): Promise<BlobStore> {
   await mkdir(opts.spoolDir, { recursive: true, mode: 0o700 });
-  const client = new S3Client({
-    region: opts.region ?? 'us-east-1',
-    forcePathStyle: opts.forcePathStyle,
-    ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
-    // The 2025 default checksums (aws-chunked bodies) are refused by many S3-compatible servers.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    // A dead server fails a call in seconds instead of hanging it (then 503, and retries).
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000 },
-    maxAttempts: 3,
-  });
-  const objectKey = (key: string): string => {
-    // Keys are our own ids; refusing anything else keeps a key inside the prefix.
-    if (!SAFE_KEY.test(key)) throw new Error(`invalid blob key: ${key}`);
-    return opts.prefix + key;
-  };
-  const report = (op: string, key: string, err: unknown): void => {
-    if (!isNotFound(err)) logger.warn({ op, key, err: describeS3Error(err) }, 'S3 call failed');
-  };
-  const call = async <T>(op: string, key: string, run: () => Promise<T>): Promise<T> => {
-    try {
-      return await run();
-    } catch (err) {
-      report(op, key, err);
-      throw s3Failure(err, key);
-    }
-  };
-  const bucket = opts.bucket;
-  const writerOf = (key: string) =>
-    createS3Writer({
-      client,
-      bucket,
-      objectKey: objectKey(key),
-      partBytes: opts.partBytes,
-      queueSize: opts.queueSize ?? 2,
-      onFailure: (err) => report('upload', key, err),
-    });
-  const removeObject = async (key: string): Promise<void> => {
-    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: objectKey(key) }));
-  };
+  const objects = new S3Objects(opts, logger);
   const spools = createFsSpools(
     opts.spoolDir,
-    (key) => objectKey(key), // key rules only: publishSpool is replaced below
+    (key) => objects.keyOf(key), // key rules only: publishSpool is replaced below
     async () => undefined,
   );
-  const spoolPath = (key: string): string => {
-    objectKey(key); // the same key rules as blobs
-    return join(opts.spoolDir, key);
-  };
   return {
-    createWriter: async (key) => writerOf(key),
-    openRead: (key) =>
-      Readable.from(readObject(client, bucket, objectKey(key), call), { objectMode: false }),
-    readRange: async (key, start, end) => {
-      if (end <= start) return Buffer.alloc(0);
-      const bytes = await call('readRange', key, () =>
-        readObjectRange(client, bucket, objectKey(key), start, end),
-      );
-      // S3 answers a range past the end with the bytes there are, as a short read of a file.
-      if (bytes.length !== end - start) throw new Error(`${key} ends before byte ${end}`);
-      return bytes;
+    createWriter: async (key) => objects.writer(key),
+    openRead: (key) => {
+      objects.keyOf(key); // a bad key throws here, as on disk, not at the first read
+      return Readable.from(objects.read(key), { objectMode: false });
     },
-    size: async (key) => {
-      try {
-        const head = await call('size', key, () =>
-          client.send(new HeadObjectCommand({ Bucket: bucket, Key: objectKey(key) })),
-        );
-        return head.ContentLength ?? 0;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-        throw err;
-      }
-    },
-    remove: async (key) => {
-      await call('remove', key, () => removeObject(key));
-    },
-    listBlobs: async () =>
-      call('listBlobs', opts.prefix, () => listKeys(client, bucket, opts.prefix)),
+    readRange: async (key, start, end) => objects.readRange(key, start, end),
+    size: async (key) => objects.size(key),
+    remove: async (key) => objects.remove(key),
+    listBlobs: async () => objects.list(),
     ...spools,
     publishSpool: async (key, bytes, fileKey, extra) => {
-      const writer = writerOf(fileKey);
-      try {
-        await pipeline(
-          Readable.from(spoolContent(spoolPath(key), bytes, extra), { objectMode: false }),
-          writer.stream,
-        );
-        const size = await writer.commit();
-        if (size === 0) await call('remove', fileKey, () => removeObject(fileKey)); // no empty files
-        return size;
-      } catch (err) {
-        await writer.abort();
-        throw err;
-      }
+      objects.keyOf(key); // the same key rules as blobs
+      return objects.upload(fileKey, spoolContent(join(opts.spoolDir, key), bytes, extra));
     },
     close: async () => {
       await spools.close();
-      client.destroy();
+      objects.close();
     },
   };
 }
 
-type Call = <T>(op: string, key: string, run: () => Promise<T>) => Promise<T>;
+/** The objects of one prefix: every S3 failure is logged (secret-free) and mapped once, here. */
+class S3Objects {
+  readonly #client: S3Client;
+  readonly #opts: S3BlobStoreOptions;
+  readonly #logger: Logger;
 
-async function* readObject(
-  client: S3Client,
-  bucket: string,
-  key: string,
-  call: Call,
-): AsyncGenerator<Buffer> {
-  const res = await call('openRead', key, () =>
-    client.send(new GetObjectCommand({ Bucket: bucket, Key: key })),
-  );
-  const body = res.Body as AsyncIterable<Buffer> | undefined;
-  if (!body) return;
-  try {
-    for await (const chunk of body) yield chunk;
-  } catch (err) {
-    throw s3Failure(err, key);
+  constructor(opts: S3BlobStoreOptions, logger: Logger) {
+    this.#opts = opts;
+    this.#logger = logger;
+    this.#client = new S3Client({
+      region: opts.region ?? 'us-east-1',
+      forcePathStyle: opts.forcePathStyle,
+      ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
+      // The 2025 default checksums (aws-chunked bodies) are refused by many S3-compatible servers.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      // A dead server fails a call in seconds instead of hanging it (then 503, and retries).
+      requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000 },
+      maxAttempts: 3,
+    });
   }
-}
 
-async function readObjectRange(
-  client: S3Client,
-  bucket: string,
-  key: string,
-  start: number,
-  end: number,
-): Promise<Buffer> {
-  const res = await client.send(
-    new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${end - 1}` }),
-  );
-  return Buffer.from((await res.Body?.transformToByteArray()) ?? []);
-}
+  /** The object key of blob `key`. Keys are our own ids: anything else could leave the prefix. */
+  keyOf(key: string): string {
+    if (!SAFE_KEY.test(key)) throw new Error(`invalid blob key: ${key}`);
+    return this.#opts.prefix + key;
+  }
 
-async function listKeys(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket, Prefix: prefix })) {
-    for (const object of page.Contents ?? []) {
-      const name = object.Key?.slice(prefix.length) ?? '';
-      if (SAFE_KEY.test(name)) keys.push(name);
+  writer(key: string): BlobWriter {
+    return createS3Writer({
+      client: this.#client,
+      bucket: this.#opts.bucket,
+      objectKey: this.keyOf(key),
+      partBytes: this.#opts.partBytes,
+      queueSize: this.#opts.queueSize ?? 2,
+      onFailure: (err) => this.#report('upload', key, err),
+    });
+  }
+
+  /** Streams `content` as blob `key`; returns its size. Nothing stays when it is empty. */
+  async upload(key: string, content: AsyncIterable<Buffer>): Promise<number> {
+    const writer = this.writer(key);
+    try {
+      await pipeline(Readable.from(content, { objectMode: false }), writer.stream);
+      const size = await writer.commit();
+      if (size === 0) await this.remove(key);
+      return size;
+    } catch (err) {
+      await writer.abort();
+      throw err;
     }
   }
-  return keys;
+
+  async *read(key: string): AsyncGenerator<Buffer> {
+    const res = await this.#call('openRead', key, () =>
+      this.#client.send(new GetObjectCommand({ Bucket: this.#opts.bucket, Key: this.keyOf(key) })),
+    );
+    try {
+      for await (const chunk of (res.Body ?? []) as AsyncIterable<Buffer>) yield chunk;
+    } catch (err) {
+      this.#report('openRead', key, err);
+      throw s3Failure(err, key);
+    }
+  }
+
+  async readRange(key: string, start: number, end: number): Promise<Buffer> {
+    if (end <= start) return Buffer.alloc(0);
+    const bytes = await this.#call('readRange', key, async () => {
+      const res = await this.#client.send(
+        new GetObjectCommand({
+          Bucket: this.#opts.bucket,
+          Key: this.keyOf(key),
+          Range: `bytes=${start}-${end - 1}`,
+        }),
+      );
+      return Buffer.from((await res.Body?.transformToByteArray()) ?? []);
+    });
+    // S3 answers a range past the end with the bytes there are, as a short read of a file.
+    if (bytes.length !== end - start) throw new Error(`${key} ends before byte ${end}`);
+    return bytes;
+  }
+
+  async size(key: string): Promise<number | null> {
+    try {
+      const head = await this.#call('size', key, () =>
+        this.#client.send(
+          new HeadObjectCommand({ Bucket: this.#opts.bucket, Key: this.keyOf(key) }),
+        ),
+      );
+      return head.ContentLength ?? 0;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async remove(key: string): Promise<void> {
+    await this.#call('remove', key, () =>
+      this.#client.send(
+        new DeleteObjectCommand({ Bucket: this.#opts.bucket, Key: this.keyOf(key) }),
+      ),
+    );
+  }
+
+  /** Every blob under the prefix (page by page: a prefix may hold millions). */
+  async list(): Promise<string[]> {
+    const { bucket: Bucket, prefix: Prefix } = this.#opts;
+    return this.#call('listBlobs', Prefix, async () => {
+      const keys: string[] = [];
+      for await (const page of paginateListObjectsV2({ client: this.#client }, { Bucket, Prefix }))
+        for (const object of page.Contents ?? []) {
+          const name = object.Key?.slice(Prefix.length) ?? '';
+          if (SAFE_KEY.test(name)) keys.push(name);
+        }
+      return keys;
+    });
+  }
+
+  close(): void {
+    this.#client.destroy();
+  }
+
+  async #call<T>(op: string, key: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      this.#report(op, key, err);
+      throw s3Failure(err, key);
+    }
+  }
+
+  #report(op: string, key: string, err: unknown): void {
+    if (isNotFound(err)) return;
+    this.#logger.warn({ op, key, err: describeS3Error(err) }, 'S3 call failed');
+  }
 }
 
 /** A spool's committed bytes (never the remains past them), then `extra` lines. */
