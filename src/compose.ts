@@ -23,7 +23,9 @@ import type { UpstreamRegistry } from './providers/provider.ts';
 import { createUpstreamRegistry } from './providers/upstream-registry.ts';
 import { createServerMetrics } from './metrics/server-metrics.ts';
 import { engineCosts } from './engine-costs.ts';
+import type { BlobStore } from './store/blobs/blob-store.ts';
 import { createFsBlobStore } from './store/blobs/fs-blob-store.ts';
+import { createS3BlobStore } from './store/blobs/s3-blob-store.ts';
 import { createPostgresStore } from './store/postgres/postgres-store.ts';
 import { createSqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/store.ts';
@@ -48,8 +50,8 @@ export async function createServerRuntime(
   const releaseLock = acquirePidLock(join(config.dataDir, 'server.pid'));
   const store = withStatusLog(await openStore(config), logger);
   if (!store.shared) restrictDatabaseFiles(config.dataDir);
-  const blobs = await createFsBlobStore(config.blobDir, { shared: store.shared });
-  if (store.shared && config.blobDir === config.dataDir)
+  const blobs = await openBlobStore(config, store.shared, logger);
+  if (store.shared && !config.blobS3 && config.blobDir === config.dataDir)
     logger.warn(
       { blobDir: config.blobDir },
       "a shared database with files in this process's data directory: other processes cannot read them; set OPENBATCH_BLOB_STORE to a directory every process reaches",
@@ -200,6 +202,16 @@ async function openStore(config: Pick<Config, 'dataDir' | 'databaseUrl'>): Promi
   if (config.databaseUrl) return createPostgresStore(config.databaseUrl);
   mkdirSync(config.dataDir, { recursive: true });
   return createSqliteStore(join(config.dataDir, 'openbatch.db'));
+}
+
+/**
+ * The configured file storage: S3 when OPENBATCH_BLOB_STORE is an s3:// URL (spools then stay in
+ * this process's data directory), else a directory (the data directory by default).
+ */
+async function openBlobStore(config: Config, shared: boolean, logger: Logger): Promise<BlobStore> {
+  if (config.blobS3)
+    return createS3BlobStore({ ...config.blobS3, spoolDir: join(config.dataDir, 'spool') }, logger);
+  return createFsBlobStore(config.blobDir, { shared });
 }
 
 /**

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { AppError, badRequest, batchNotFound } from '../domain/app-error.ts';
 import { cancelEffect } from '../domain/batch-state.ts';
@@ -30,10 +31,14 @@ export async function cancelBatch(
 }
 
 /** A file's bytes as a download (the /v1 route and the dashboard share it). */
-export function fileDownload(deps: ApiDeps, file: FileRecord): Response {
+export async function fileDownload(deps: ApiDeps, file: FileRecord): Promise<Response> {
   if (!(DOWNLOADABLE_PURPOSES as readonly string[]).includes(file.purpose))
     throw badRequest(`Not allowed to download files of purpose: ${file.purpose}`);
-  const stream = Readable.toWeb(deps.blobs.openRead(file.id)) as ReadableStream;
+  const content = deps.blobs.openRead(file.id);
+  // The storage answers before the status line is sent: one that cannot be reached (S3 down)
+  // is a 503 in OpenAI's envelope rather than a 200 whose body breaks off.
+  await once(content, 'readable');
+  const stream = Readable.toWeb(content) as ReadableStream;
   // Bytes, never JSON: the SDK's files.content() hands users the raw Response.
   return new Response(stream, {
     status: 200,

@@ -70,7 +70,12 @@ export async function receiveUpload(
     await pipeline(Readable.fromWeb(body as WebReadableStream), parser);
     await Promise.all(fileDone);
   } catch (err) {
+    // The file storage failed (S3 unreachable: 503), not the body: the writer's stream holds
+    // its error, whatever error the parse ended with once the stream was destroyed.
+    const storageFailure = result.file?.writer.stream.errored;
     await result.file?.writer.abort();
+    if (err instanceof AppError) throw err;
+    if (storageFailure instanceof AppError) throw storageFailure;
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
       throw new AppError(
         'internal',

@@ -57,6 +57,7 @@ export function runConfig(o: RunConfigInput): Config {
     // A one-shot run keeps everything in its state directory (SQLite), never in a shared store.
     dataDir: o.stateDir,
     blobDir: o.stateDir,
+    blobS3: null,
     databaseUrl: null,
     upstreams,
     apiKeys: new Map(),

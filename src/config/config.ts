@@ -11,6 +11,7 @@ import {
 } from '../domain/scheduling-settings.ts';
 import type { KeyGrant } from '../domain/records.ts';
 import type { PriceEntry } from '../domain/price-book.ts';
+import { parseS3Location, type S3Location } from './s3-location.ts';
 
 /** One upstream, as configured (the key already read from its environment variable). */
 export interface UpstreamConfig {
@@ -81,6 +82,11 @@ export interface Config {
    * of a cluster can reach. Default: the data directory.
    */
   blobDir: string;
+  /**
+   * File contents in S3 (OPENBATCH_BLOB_STORE=s3://bucket/prefix); `blobDir` is then the data
+   * directory, where this process keeps its spools. Null: files in `blobDir`.
+   */
+  blobS3: S3Location | null;
   upstreams: UpstreamConfig[];
   /** Static API keys: the key → its project and role. */
   apiKeys: Map<string, KeyGrant>;
@@ -296,6 +302,7 @@ export function loadConfig(cli: CliOverrides = {}, env: Env = process.env): Conf
       env.OPENBATCH_BLOB_STORE ?? file.blobStore,
       resolve(cli.dataDir ?? env.OPENBATCH_DATA_DIR ?? file.dataDir ?? '.openbatch'),
     ),
+    blobS3: parseS3Location(env.OPENBATCH_BLOB_STORE ?? file.blobStore, env),
     upstreams: file.upstreams
       ? file.upstreams.map((u) => fromFileUpstream(u, env))
       : envUpstreams(env),
@@ -539,10 +546,10 @@ function databaseUrl(raw: string | undefined): string | null {
 }
 
 function blobDir(raw: string | undefined, dataDir: string): string {
-  if (raw === undefined || raw === '') return dataDir;
+  if (raw === undefined || raw === '' || raw.startsWith('s3://')) return dataDir;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw))
     throw new Error(
-      `OPENBATCH_BLOB_STORE: only a directory path is supported by this version, got '${raw.split('://')[0]}://…'`,
+      `OPENBATCH_BLOB_STORE: expected a directory path or s3://bucket/prefix, got '${raw.split('://')[0]}://…'`,
     );
   return resolve(raw);
 }

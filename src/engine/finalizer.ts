@@ -1,4 +1,5 @@
-import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { undoneLines } from '../domain/chunk-lines.ts';
 import { newFileId } from '../domain/ids.ts';
 import type { BatchRecord, FileRecord, UnrunChunk } from '../domain/records.ts';
@@ -99,11 +100,17 @@ async function writeFile(
 ): Promise<number> {
   const writer = await deps.blobs.createWriter(fileId);
   let bytes = 0;
-  try {
+  async function* counted(): AsyncGenerator<Buffer> {
     for await (const chunk of chunks) {
-      bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-      if (!writer.stream.write(chunk)) await once(writer.stream, 'drain');
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      bytes += buf.length;
+      yield buf;
     }
+  }
+  try {
+    // A pipeline, not write/drain: a store that fails mid-way (S3 unreachable) destroys its
+    // stream, which would otherwise never drain and leave this finalize waiting for ever.
+    await pipeline(Readable.from(counted(), { objectMode: false }), writer.stream);
     if (bytes === 0) {
       await writer.abort();
       return 0;

@@ -70,6 +70,9 @@ async function createWriter(finalPath: string, tmpPath: string, dir: string): Pr
       return size;
     },
     abort: async () => {
+      // A write still in flight fails once the stream is destroyed: nobody awaits it any more,
+      // and an 'error' without a listener would be an uncaught exception.
+      stream.on('error', () => undefined);
       stream.destroy();
       await rm(tmpPath, { force: true });
     },

@@ -386,7 +386,12 @@ async function* readAnswers(
        ORDER BY byte_start LIMIT ${ANSWER_PAGE}`,
       [batchId, file, from, end],
     );
-    if (rows.length === 0) throw new Error(`answers of ${batchId} end before byte ${end}`);
+    // Gone: the batch ended meanwhile and its answers were deleted. ENOENT, as a removed spool,
+    // so a results read retries from the batch's files.
+    if (rows.length === 0)
+      throw Object.assign(new Error(`answers of ${batchId} end before byte ${end}`), {
+        code: 'ENOENT',
+      });
     for (const row of rows) {
       const piece = row.data.subarray(from - row.byte_start, end - row.byte_start);
       yield piece;
