@@ -40,6 +40,8 @@ export function toBatchObject(b: BatchRecord): Batch {
       completion_tokens_details: null,
     },
     metadata: b.metadata,
+    // Extension (issue 10): how the lines run — realtime calls or the upstream's Batch API.
+    ...(b.execution ? { execution: b.execution } : {}),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { BatchError, BatchStatus } from '../protocol/batch.ts';
+import type { BatchExecution } from './batch-execution.ts';
 import type { FilePurpose } from '../protocol/file.ts';
 import type { TokenUsage } from '../protocol/token-usage.ts';
 
@@ -44,6 +45,8 @@ export interface BatchRecord {
   usage: UsageTotals;
   metadata: Record<string, string> | null;
   output_expires_after_seconds: number | null;
+  /** How its lines run (native batch passthrough); absent until the engine decides. */
+  execution?: BatchExecution | null;
 }
 
 /**
@@ -64,10 +67,12 @@ export const CHUNK_STATES = [
   'cancelled',
   'expired',
   'failed',
+  /** Lines in sub-batches on the upstream's own Batch API (engine/native; never leased). */
+  'native',
 ] as const;
 export type ChunkState = (typeof CHUNK_STATES)[number];
 /** States in which a chunk still has lines to run. */
-export const UNFINISHED_CHUNK_STATES = ['pending', 'queued', 'leased'] as const;
+export const UNFINISHED_CHUNK_STATES = ['pending', 'queued', 'leased', 'native'] as const;
 
 /** One lease of one chunk: outcomes carrying an older `lease_gen` are fenced out. */
 export interface ChunkLease {

@@ -1,6 +1,7 @@
 import type { BatchStatusTotals } from './store.ts';
 import type { BatchStatus } from '../protocol/batch.ts';
 import type { BatchRecord } from '../domain/records.ts';
+import type { BatchExecution } from '../domain/batch-execution.ts';
 
 /** A `batches` row as a store returns it. */
 export interface BatchRow {
@@ -34,6 +35,7 @@ export interface BatchRow {
   total_tokens: number;
   metadata: string | null;
   output_expires_after_seconds: number | null;
+  execution?: string | null;
 }
 
 /** Columns the engine keeps on the batch row that the batch object does not show. */
@@ -62,12 +64,13 @@ export function rowToBatch(stored: BatchRow): BatchRecord {
     status: row.status as BatchStatus,
     errors: row.errors === null ? null : (JSON.parse(row.errors) as BatchRecord['errors']),
     metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, string>),
+    execution: row.execution ? (JSON.parse(row.execution) as BatchExecution) : null,
     usage: { input_tokens, cached_tokens, output_tokens, reasoning_tokens, total_tokens },
   };
 }
 
 export function batchToRow(b: BatchRecord, seq: number): BatchRow {
-  const { usage, ...rest } = b;
+  const { usage, execution: _execution, ...rest } = b; // execution is set by the engine later
   return {
     ...rest,
     seq,

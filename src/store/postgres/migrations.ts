@@ -151,6 +151,31 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_ms) WHERE state = 'pending';
   CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, delivery_id);
   `,
+  // Native batch passthrough (issue 10): see the SQLite twin.
+  `
+  ALTER TABLE batches ADD COLUMN execution TEXT;
+  CREATE TABLE native_subs (
+    seq BIGSERIAL PRIMARY KEY,
+    marker TEXT NOT NULL UNIQUE,
+    batch_id TEXT NOT NULL,
+    upstream TEXT NOT NULL,
+    model TEXT NOT NULL,
+    state TEXT NOT NULL,
+    keys TEXT NOT NULL,
+    tokens BIGINT NOT NULL,
+    bytes BIGINT NOT NULL,
+    upstream_batch_id TEXT,
+    upstream_input_file_id TEXT,
+    upstream_status TEXT,
+    created_at_ms BIGINT NOT NULL,
+    next_poll_ms BIGINT NOT NULL,
+    polls INTEGER NOT NULL DEFAULT 0,
+    cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
+    last_error TEXT
+  );
+  CREATE INDEX native_subs_open ON native_subs (upstream, seq) WHERE state IN ('intent', 'submitted', 'ended');
+  CREATE INDEX native_subs_batch ON native_subs (batch_id);
+  `,
 ];
 
 /**

@@ -19,6 +19,7 @@ import { findIdempotencyKey, insertOnce, purgeIdempotencyKeys } from './idempote
 import { migrate } from './migrations.ts';
 import { createWebhookRows, recordBatchEvent } from './webhook-rows.ts';
 import { createBatchChunks } from './batch-chunks.ts';
+import { createSqliteNativeRows } from './native-rows.ts';
 import { statement } from './statement-cache.ts';
 import { WalSync } from './wal-sync.ts';
 
@@ -50,6 +51,7 @@ export function createSqliteStore(path: string): Store {
 
   const store: Store = {
     shared: false,
+    native: createSqliteNativeRows(db),
     // One process owns an embedded store (its pid lock): nobody else can hold a duty.
     withBatchDuty: async (_batchId, duty) => {
       await duty();
