@@ -10,6 +10,13 @@ import {
   type SchedulingSettings,
 } from '../domain/scheduling-settings.ts';
 import type { KeyGrant } from '../domain/records.ts';
+import {
+  batchFileFields,
+  batchSettingsFromEnv,
+  batchSettingsFromFile,
+  resolveBatchSettings,
+  type UpstreamBatchSettings,
+} from './batch-settings.ts';
 
 /** One upstream, as configured (the key already read from its environment variable). */
 export interface UpstreamConfig {
@@ -22,6 +29,8 @@ export interface UpstreamConfig {
   maxConcurrency: number;
   /** For the engine's scheduler only (compose passes it to the engine, not to the provider). */
   scheduling: SchedulingSettings;
+  /** Real-time calls, the upstream's own Batch API, or either (issue 10). */
+  batch: UpstreamBatchSettings;
 }
 
 /** An upstream as a file, the environment or the built-in simulator gives it. */
@@ -32,6 +41,7 @@ export interface UpstreamInput {
   models?: string[] | undefined;
   maxConcurrency?: number | undefined;
   scheduling?: SchedulingInput | undefined;
+  batch?: Partial<UpstreamBatchSettings> | undefined;
 }
 
 const DEFAULT_MAX_CONCURRENCY = 64;
@@ -45,6 +55,7 @@ export function upstreamConfig(u: UpstreamInput): UpstreamConfig {
     models: u.models ?? ['*'],
     maxConcurrency: u.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
     scheduling: resolveScheduling(u.scheduling ?? {}),
+    batch: resolveBatchSettings(u.batch),
   };
 }
 
@@ -163,6 +174,7 @@ const upstreamFileSchema = z.object({
   minConcurrency: positiveInt.optional(),
   defaultMaxTokens: positiveInt.optional(),
   tokenAccounting: z.enum(TOKEN_ACCOUNTING_MODES).optional(),
+  ...batchFileFields,
 });
 
 const fileSchema = z
@@ -388,6 +400,7 @@ function fromFileUpstream(u: z.infer<typeof upstreamFileSchema>, env: Env): Upst
     models: u.models,
     maxConcurrency: u.maxConcurrency,
     scheduling: { rpm, tpm, adaptive, minConcurrency, defaultMaxTokens, tokenAccounting },
+    batch: batchSettingsFromFile(u),
   });
 }
 
@@ -403,6 +416,7 @@ function envUpstreams(env: Env): UpstreamConfig[] {
       adaptive: envAdaptive(env.OPENBATCH_UPSTREAM_ADAPTIVE),
       minConcurrency: int('OPENBATCH_UPSTREAM_MIN_CONCURRENCY'),
     },
+    batch: batchSettingsFromEnv(env),
   };
   if (env.OPENBATCH_UPSTREAM_URL) {
     if (!URL.canParse(env.OPENBATCH_UPSTREAM_URL))

@@ -6,6 +6,8 @@ import type { UpstreamRegistry } from '../providers/provider.ts';
 import type { BlobStore } from '../store/blobs/blob-store.ts';
 import type { Store } from '../store/store.ts';
 import type { RetryPolicy } from './retry-policy.ts';
+import type { ExecutionChooser } from './native/execution-chooser.ts';
+import type { NativeUpstream } from './native/native-options.ts';
 
 /** Limits checked while a batch is `validating` (defaults are OpenAI's). */
 export interface IngestLimits extends LineLimits {
@@ -37,6 +39,8 @@ export interface EngineOptions {
   shutdownGraceMs: number;
   /** Scheduling per upstream name; an upstream missing here runs with `DEFAULT_SCHEDULING`. */
   scheduling: ReadonlyMap<string, SchedulingSettings>;
+  /** Batch mode and Batch API client per upstream name (issue 10); absent: every line realtime. */
+  native?: ReadonlyMap<string, NativeUpstream>;
 }
 
 /** What the engine's systems share (Trigger.dev's SystemResources). */
@@ -47,6 +51,8 @@ export interface EngineDeps {
   clock: Clock;
   logger: Logger;
   options: EngineOptions;
+  /** Chooses realtime or native per batch at ingest (set by createEngine when `options.native`). */
+  execution?: ExecutionChooser;
 }
 
 export const DEFAULT_INGEST_LIMITS: IngestLimits = {

@@ -16,6 +16,9 @@ import { readResultsPage } from './results-reader.ts';
 import { validateRetryPolicy } from './retry-policy.ts';
 import { SUSPECT_DELAY_MS, Supervisor } from './supervisor.ts';
 import { ThroughputMeter } from './throughput-meter.ts';
+import { ExecutionChooser } from './native/execution-chooser.ts';
+import { NativeRunner } from './native/native-runner.ts';
+import type { NativeUpstream } from './native/native-options.ts';
 
 export type { SendResult } from './limiter/upstream-scheduler.ts';
 
@@ -66,8 +69,13 @@ export interface Engine extends EngineFacade {
 
 const STATUS_LOG_EVERY_MS = 10_000;
 
-export function createEngine(deps: EngineDeps): Engine {
-  validateRetryPolicy(deps.options.retry);
+export function createEngine(baseDeps: EngineDeps): Engine {
+  validateRetryPolicy(baseDeps.options.retry);
+  const native: ReadonlyMap<string, NativeUpstream> = baseDeps.options.native ?? new Map();
+  const deps: EngineDeps =
+    native.size > 0
+      ? { ...baseDeps, execution: new ExecutionChooser(native, baseDeps.clock, baseDeps.logger) }
+      : baseDeps;
   const controller = new AbortController();
   const supervisorWake = new WakeSignal();
   const recorder = new ResultRecorder(deps);
@@ -80,6 +88,9 @@ export function createEngine(deps: EngineDeps): Engine {
       .map((u) => [u.name, new Dispatcher(deps, schedulerFor(u), recorder, meter)]),
   );
   const supervisor = new Supervisor(deps, [...dispatchers.values()], recorder);
+  const runners = [...native]
+    .filter(([, u]) => u.settings.mode !== 'realtime')
+    .map(([name, u]) => new NativeRunner(deps, name, u, recorder));
   const loops: Promise<void>[] = [];
   let lastStatusLogMs = 0;
   const limiterLog = new LimiterChangeLog(deps.logger);
@@ -156,6 +167,7 @@ export function createEngine(deps: EngineDeps): Engine {
       }
       started = true;
       loops.push(supervise(), ...[...dispatchers.values()].map((d) => d.run(controller.signal)));
+      loops.push(...runners.map((r) => runNative(deps, r, controller.signal)));
     },
     // Idempotent: serve stops the engine at the signal, and runtime.close() stops it again.
     stop: () => (stopping ??= stopOnce()),
@@ -174,4 +186,25 @@ export function createEngine(deps: EngineDeps): Engine {
     batchThroughput: (batchId) => meter.rate(batchId, deps.clock.nowMs()),
     results: (batchId, cursor, limit) => readResultsPage(deps, batchId, cursor, limit),
   };
+}
+
+/** A native runner's loop: one pass per supervisor period (sub-batches poll on their own clocks). */
+async function runNative(
+  deps: EngineDeps,
+  runner: NativeRunner,
+  signal: AbortSignal,
+): Promise<void> {
+  const wait = new WakeSignal();
+  while (!signal.aborted) {
+    try {
+      await runner.tick(signal);
+    } catch (err) {
+      if (!signal.aborted)
+        deps.logger.error(
+          { upstream: runner.name, err: coerceError(err).message },
+          'native runner pass failed',
+        );
+    }
+    await wait.wait(deps.options.tickMs, signal);
+  }
 }

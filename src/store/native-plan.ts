@@ -43,7 +43,7 @@ export function rowToSub(row: NativeSubRow): NativeSubRecord {
 /** The sub-batch's line indexes per chunk. */
 export function keysByChunk(keys: readonly NativeLineKey[]): Map<number, number[]> {
   const byChunk = new Map<number, number[]>();
-  for (const [chunkId, index] of keys) {
+  for (const [chunkId, , index] of keys) {
     let list = byChunk.get(chunkId);
     if (!list) byChunk.set(chunkId, (list = []));
     list.push(index);

@@ -1,7 +1,15 @@
 import type { BatchExecution } from '../domain/batch-execution.ts';
 
-/** One line handed to a sub-batch: where it lives, and its `custom_id` (the upstream echoes it). */
-export type NativeLineKey = readonly [chunk_id: number, index: number, custom_id: string];
+/**
+ * One line handed to a sub-batch: its chunk (and the chunk's lease_gen then: outcomes are fenced
+ * by it), its index there, and its `custom_id` (the upstream echoes it).
+ */
+export type NativeLineKey = readonly [
+  chunk_id: number,
+  lease_gen: number,
+  index: number,
+  custom_id: string,
+];
 
 export const NATIVE_SUB_STATES = [
   /** Recorded before the upstream create; after a crash it is looked up by `marker` first. */
@@ -40,7 +48,15 @@ export interface NativeSubRecord {
 
 export type NewNativeSub = Pick<
   NativeSubRecord,
-  'marker' | 'batch_id' | 'upstream' | 'model' | 'keys' | 'tokens' | 'bytes' | 'created_at_ms'
+  | 'marker'
+  | 'batch_id'
+  | 'upstream'
+  | 'model'
+  | 'keys'
+  | 'tokens'
+  | 'bytes'
+  | 'created_at_ms'
+  | 'upstream_input_file_id'
 >;
 
 export type NativeSubPatch = Partial<
@@ -94,14 +110,16 @@ export interface NativeStore {
    * when a line is no longer free.
    */
   insertSub(sub: NewNativeSub, nowMs: number): Promise<boolean>;
+  getSub(marker: string): Promise<NativeSubRecord | null>;
   /** Sub-batches of an upstream not yet merged or released, oldest first. */
   openSubs(upstream: string): Promise<NativeSubRecord[]>;
   updateSub(marker: string, patch: NativeSubPatch): Promise<void>;
   /**
-   * Gives a sub-batch's unfinished lines back to the backlog (their sent bits cleared) and marks
-   * it `released`, in one transaction.
+   * Gives a sub-batch's unfinished lines back to the backlog (their sent bits cleared) and sets
+   * its final state, in one transaction: `released` (nothing merged: token limit, never created)
+   * or `merged` (its results are recorded; lines it did not answer may run again).
    */
-  releaseSub(marker: string): Promise<void>;
+  releaseSub(marker: string, state: 'released' | 'merged'): Promise<void>;
   /**
    * Moves the batch's chunks of `queue` with unfinished lines to `target`: `{ upstream }` queues
    * them for real-time calls there (deadline fallback), `{ stop }` ends them cancelled or

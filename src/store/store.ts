@@ -20,6 +20,15 @@ import type {
 } from '../domain/records.ts';
 import type { NativeStore } from './native-store.ts';
 
+export type {
+  NativeChunk,
+  NativeLineKey,
+  NativeStore,
+  NativeSubPatch,
+  NativeSubRecord,
+  NewNativeSub,
+} from './native-store.ts';
+
 /** A run of validated lines ready to become a durable chunk (its lines stay in the input file). */
 export interface NewChunk {
   upstream: string;

@@ -67,7 +67,7 @@ export function createPgNativeRows(pool: pg.Pool): NativeStore {
         for (const c of chunks) await writeHanded(tx, c);
         await tx.query(
           `INSERT INTO native_subs (${SUB_COLUMNS}) VALUES ($1, $2, $3, $4, 'intent', $5, $6, $7,
-           NULL, NULL, NULL, $8, $9, 0, FALSE, NULL)`,
+           NULL, $10, NULL, $8, $9, 0, FALSE, NULL)`,
           [
             sub.marker,
             sub.batch_id,
@@ -78,10 +78,18 @@ export function createPgNativeRows(pool: pg.Pool): NativeStore {
             sub.bytes,
             sub.created_at_ms,
             nowMs,
+            sub.upstream_input_file_id,
           ],
         );
         return true;
       }),
+    getSub: async (marker) => {
+      const { rows } = await pool.query<NativeSubRow>(
+        `SELECT ${SUB_COLUMNS} FROM native_subs WHERE marker = $1`,
+        [marker],
+      );
+      return rows[0] ? rowToSub(rows[0]) : null;
+    },
     openSubs: async (upstream) =>
       (
         await pool.query<NativeSubRow>(
@@ -99,7 +107,7 @@ export function createPgNativeRows(pool: pg.Pool): NativeStore {
         ...entries.map(([, v]) => v),
       ]);
     },
-    releaseSub: (marker) =>
+    releaseSub: (marker, state) =>
       inTransaction(pool, async (tx) => {
         const row = await subByMarker(tx, marker);
         if (!row || row.state === 'released' || row.state === 'merged') return;
@@ -111,7 +119,7 @@ export function createPgNativeRows(pool: pg.Pool): NativeStore {
           takeBackLines(chunk, indexes);
           await writeHanded(tx, chunk);
         }
-        await tx.query(`UPDATE native_subs SET state = 'released' WHERE marker = $1`, [marker]);
+        await tx.query(`UPDATE native_subs SET state = $2 WHERE marker = $1`, [marker, state]);
       }),
     moveNativeLines: (batchId, queue, target) =>
       inTransaction(pool, async (tx) => {

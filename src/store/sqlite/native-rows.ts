@@ -65,10 +65,17 @@ export function createSqliteNativeRows(db: Database): NativeStore {
         statement(
           db,
           `INSERT INTO native_subs (${SUB_COLUMNS}) VALUES (@marker, @batch_id, @upstream, @model,
-           'intent', @keys, @tokens, @bytes, NULL, NULL, NULL, @created_at_ms, @next_poll_ms, 0, 0, NULL)`,
+           'intent', @keys, @tokens, @bytes, NULL, @upstream_input_file_id, NULL, @created_at_ms, @next_poll_ms,
+           0, 0, NULL)`,
         ).run({ ...sub, keys: JSON.stringify(sub.keys), next_poll_ms: nowMs });
         return true;
       })(),
+    getSub: async (marker) => {
+      const row = statement(db, `SELECT ${SUB_COLUMNS} FROM native_subs WHERE marker = ?`).get(
+        marker,
+      ) as NativeSubRow | undefined;
+      return row ? rowToSub(row) : null;
+    },
     openSubs: async (upstream) =>
       (
         statement(
@@ -89,7 +96,7 @@ export function createSqliteNativeRows(db: Database): NativeStore {
         marker,
       });
     },
-    releaseSub: async (marker) =>
+    releaseSub: async (marker, state) =>
       db.transaction(() => {
         const row = statement(db, `SELECT ${SUB_COLUMNS} FROM native_subs WHERE marker = ?`).get(
           marker,
@@ -101,7 +108,7 @@ export function createSqliteNativeRows(db: Database): NativeStore {
           takeBackLines(chunk, indexes);
           writeHanded(chunk, 'native');
         }
-        statement(db, `UPDATE native_subs SET state = 'released' WHERE marker = ?`).run(marker);
+        statement(db, `UPDATE native_subs SET state = ? WHERE marker = ?`).run(state, marker);
       })(),
     moveNativeLines: async (batchId, queue, target) =>
       db.transaction(() => {
