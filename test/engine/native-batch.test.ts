@@ -78,4 +78,103 @@ describe('native batch passthrough', () => {
       native_lines: 3_000,
     });
   });
+
+  it('splits a mixed-model batch per model (one model per sub-batch)', async () => {
+    const t = await start({ turnaroundMs: 100 });
+    const models = ['gpt-4o-mini', 'gpt-4o', 'sim-model'];
+    const lines = Array.from({ length: 90 }, (_, i) => chatLine(`m${i}`, `q${i}`, models[i % 3]));
+    const batch = await submit(t, lines);
+    const done = await waitForBatch(t.client, batch.id, 60_000);
+    expect(done.request_counts).toEqual({ total: 90, completed: 90, failed: 0 });
+    const out = await readLines(t.client, done.output_file_id);
+    expect(new Set(out.map((l) => l.custom_id)).size).toBe(90);
+    for (const line of out) {
+      const i = Number(String(line.custom_id).slice(1));
+      expect(line.response.body.model).toBe(models[i % 3]);
+    }
+    const upstream = t.sim.upstreamBatches();
+    expect(upstream.map((b) => b.model).sort()).toEqual([...models].sort());
+    expect(upstream.every((b) => b.status === 'completed' && b.lines === 30)).toBe(true);
+    expect(realtimeCalls(t)).toBe(0);
+  });
+
+  it('cancel mid-way: open sub-batches are cancelled upstream, partial results kept, the rest batch_cancelled', async () => {
+    const t = await start({ turnaroundMs: 4_000 });
+    const lines = Array.from({ length: 200 }, (_, i) => chatLine(`c${i}`, `q${i}`));
+    const batch = await submit(t, lines);
+    for (
+      let i = 0;
+      i < 200 && !t.sim.upstreamBatches().some((b) => b.status === 'in_progress');
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, 1_200)); // about a quarter of the lines done upstream
+    await t.client.batches.cancel(batch.id);
+    const done = await waitForBatch(t.client, batch.id, 60_000);
+    expect(done.status).toBe('cancelled');
+    const out = await readLines(t.client, done.output_file_id);
+    const err = await readLines(t.client, done.error_file_id);
+    expect(out.length).toBeGreaterThan(0);
+    expect(out.length).toBeLessThan(200);
+    expect(err.every((l) => l.error?.code === 'batch_cancelled')).toBe(true);
+    const ids = [...out, ...err].map((l) => l.custom_id);
+    expect(new Set(ids).size).toBe(200);
+    expect(done.request_counts?.completed).toBe(out.length);
+    expect(t.sim.upstreamBatches().every((b) => b.status === 'cancelled')).toBe(true);
+    expect(realtimeCalls(t)).toBe(0);
+  });
+
+  it('auto: lines whose sub-batch would miss the deadline are cancelled upstream and run real-time', async () => {
+    // A 12 s window with a 9 s margin: native at first, at risk 3 s in; the upstream needs 60 s.
+    const t = await start(
+      { turnaroundMs: 60_000 },
+      {
+        OPENBATCH_UPSTREAM_BATCH_MODE: 'auto',
+        OPENBATCH_UPSTREAM_BATCH_FALLBACK_MARGIN_MS: '9000',
+      },
+    );
+    const lines = Array.from({ length: 40 }, (_, i) => chatLine(`f${i}`, `q${i}`));
+    const batch = await submit(t, lines, '12s');
+    const done = await waitForBatch(t.client, batch.id, 60_000);
+    expect(done.status).toBe('completed');
+    expect(done.request_counts).toEqual({ total: 40, completed: 40, failed: 0 });
+    const out = await readLines(t.client, done.output_file_id);
+    expect(new Set(out.map((l) => l.custom_id)).size).toBe(40);
+    const upstream = t.sim.upstreamBatches();
+    expect(upstream.length).toBe(1);
+    expect(upstream[0]?.status).toBe('cancelled');
+    const execution = (done as unknown as { execution: Record<string, unknown> }).execution;
+    expect(execution.mode).toBe('native');
+    const native = Number(execution.native_lines ?? 0);
+    expect(Number(execution.fallback_lines)).toBe(40 - native);
+    expect(realtimeCalls(t)).toBe(40 - native);
+    expect(realtimeCalls(t)).toBeGreaterThan(0);
+  });
+
+  it('native: lines still upstream at the deadline expire as on OpenAI', async () => {
+    const t = await start({ turnaroundMs: 60_000 });
+    const lines = Array.from({ length: 20 }, (_, i) => chatLine(`e${i}`, `q${i}`));
+    const batch = await submit(t, lines, '10s');
+    const done = await waitForBatch(t.client, batch.id, 60_000);
+    expect(done.status).toBe('expired');
+    const err = await readLines(t.client, done.error_file_id);
+    const out = await readLines(t.client, done.output_file_id);
+    expect(out.length + err.length).toBe(20);
+    expect(err.every((l) => l.error?.code === 'batch_expired')).toBe(true);
+    expect(realtimeCalls(t)).toBe(0);
+  });
+
+  it('auto: an upstream without a Batch API (404, like vLLM) runs real-time', async () => {
+    server = await startTestServer({ env: { OPENBATCH_UPSTREAM_BATCH_MODE: 'auto' } });
+    const t = server;
+    const lines = Array.from({ length: 10 }, (_, i) => chatLine(`r${i}`, `q${i}`));
+    const batch = await submit(t, lines);
+    const done = await waitForBatch(t.client, batch.id, 60_000);
+    expect(done.request_counts).toEqual({ total: 10, completed: 10, failed: 0 });
+    expect(realtimeCalls(t)).toBe(10);
+    expect((done as unknown as { execution: unknown }).execution).toMatchObject({
+      mode: 'realtime',
+      reason: expect.stringContaining('no Batch API (GET /batches answered 404)'),
+    });
+  });
 });
