@@ -26,10 +26,12 @@ interface Answer {
 export class SimBatchApi {
   readonly #state: SimState;
   readonly #files = new Map<string, SimFile>();
+  readonly #options: SimBatchApiOptions;
   readonly batches: SimBatches;
 
   constructor(state: SimState, routes: ReadonlyMap<string, SimRoute>, options: SimBatchApiOptions) {
     this.#state = state;
+    this.#options = options;
     this.batches = new SimBatches(state, routes, options, this.#files);
   }
 
@@ -65,6 +67,18 @@ export class SimBatchApi {
       marker: null,
       fault: null,
     });
+    const delayMs =
+      req.method === 'POST' && local === '/batches'
+        ? (this.#options.createLatencyMs ?? 0)
+        : local.endsWith('/content')
+          ? (this.#options.contentLatencyMs ?? 0)
+          : 0;
+    if (delayMs > 0) setTimeout(() => this.#send(res, answer), delayMs).unref();
+    else this.#send(res, answer);
+  }
+
+  #send(res: ServerResponse, answer: Answer): void {
+    if (res.destroyed) return;
     const headers = headersFor(this.#state, answer.contentType ?? 'application/json', null);
     if (typeof answer.body === 'string')
       return deliver(res, answer.status, headers, answer.body, NO_FAULT);

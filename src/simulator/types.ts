@@ -59,6 +59,13 @@ export interface SimBatchApiOptions {
   windowMs?: number;
   /** Named in the token-limit message. @default 'org-sim' */
   organization?: string;
+  /**
+   * POST /v1/batches is answered this long after the batch was made (crash tests: a create whose
+   * answer the client never saw). @default 0
+   */
+  createLatencyMs?: number;
+  /** GET /v1/files/{id}/content is answered this long after it came. @default 0 */
+  contentLatencyMs?: number;
 }
 
 /** One batch the simulated Batch API holds (tests check what was created). */
