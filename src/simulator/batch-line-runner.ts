@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { parseDirective } from './directives.ts';
 import { faultError } from './error-bodies.ts';
+import { decideOutcome } from './outcome.ts';
 import type { SimRoute } from './route-types.ts';
 import type { SimState } from './sim-state.ts';
 import { isRecord } from './text-synth.ts';
@@ -65,8 +66,8 @@ function missing(param: string): { code: string; message: string; param: string 
 }
 
 /**
- * Runs one line with the real-time routes' logic (same deterministic replies); a `[sim:status=N]`
- * directive in the line makes it answer N with OpenAI's error body. Never logged as a call.
+ * Runs one line with the real-time routes' logic (same deterministic replies, same scripted and
+ * random faults: `[sim:status=N]` answers N with OpenAI's error body). Never logged as a call.
  */
 export function runBatchLine(
   state: SimState,
@@ -76,14 +77,16 @@ export function runBatchLine(
   const raw = JSON.stringify(line.body);
   const requestId = state.newId('req_');
   const route = routes.get(line.url.startsWith('/v1/') ? line.url.slice(3) : line.url);
-  const directive = parseDirective(raw);
-  let status = 200;
+  const hashHex = createHash('sha256').update(raw).digest('hex');
+  // Scripted faults count per body as on the real-time routes (`status=400x1` fails once);
+  // socket faults (reset, hang) have no batch equivalent and answer 500.
+  const outcome = decideOutcome(state, parseDirective(raw), hashHex);
+  let status = outcome.status === 0 ? 500 : outcome.status;
   let body: string;
   if (route === undefined) {
     status = 404;
     body = JSON.stringify({ error: faultError(404, line.model) });
-  } else if (directive?.status != null && directive.status !== 200) {
-    status = directive.status;
+  } else if (status !== 200) {
     body = JSON.stringify({ error: faultError(status, line.model) });
   } else {
     const plan = route.plan(line.body, line.model);
@@ -91,7 +94,6 @@ export function runBatchLine(
       status = plan.status;
       body = JSON.stringify({ error: plan.error });
     } else {
-      const hashHex = createHash('sha256').update(raw).digest('hex');
       body = plan.render({ hashHex, nowMs: state.clock.nowMs(), newId: state.newId }).body;
     }
   }
