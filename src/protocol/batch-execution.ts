@@ -1,3 +1,5 @@
+import type { TokenUsage } from './token-usage.ts';
+
 /**
  * How a batch's lines run, shown on the batch object as the `execution` extension field:
  * `native` lines go through the upstream's Batch API at its batch price, `realtime` ones through
@@ -11,6 +13,11 @@ export interface BatchExecution {
    * reporting (issue 13) charges at the batch discount. Grows as sub-batches are merged.
    */
   native_lines?: number;
+  /**
+   * Token usage of those lines (part of the batch's `usage`): priced at the batch rate, the rest
+   * of `usage` at the standard rate; the saving is this usage's standard minus batch cost.
+   */
+  native_usage?: TokenUsage;
   /** Lines of a native batch moved to real-time calls because its deadline was at risk (auto). */
   fallback_lines?: number;
 }

@@ -1,6 +1,9 @@
 import { unpackOffsets } from '../domain/chunk-lines.ts';
 import { bitmapOf, countBits, hasBit, setBit } from '../lib/bitmap.ts';
 import type { BatchExecution } from '../domain/batch-execution.ts';
+import { emptyUsage } from '../domain/records.ts';
+import { addUsage } from '../protocol/token-usage.ts';
+import type { ExecutionCounts } from './native-store.ts';
 import type { LoadedChunk } from './chunk-plan.ts';
 import type {
   NativeChunk,
@@ -111,12 +114,15 @@ export function rowToNativeChunk(row: {
 /** The batch's execution with counters added. */
 export function addExecutionCounts(
   current: BatchExecution | null,
-  add: { native_lines?: number; fallback_lines?: number },
+  add: ExecutionCounts,
 ): BatchExecution {
   const base: BatchExecution = current ?? { mode: 'native', reason: '' };
+  const usage = { ...(base.native_usage ?? emptyUsage()) };
+  if (add.native_usage) addUsage(usage, add.native_usage);
   return {
     ...base,
     native_lines: (base.native_lines ?? 0) + (add.native_lines ?? 0),
+    native_usage: usage,
     fallback_lines: (base.fallback_lines ?? 0) + (add.fallback_lines ?? 0),
   };
 }

@@ -1,4 +1,12 @@
 import type { BatchExecution } from '../domain/batch-execution.ts';
+import type { UsageTotals } from '../domain/records.ts';
+
+/** What a merge or a fallback adds to a batch's execution field. */
+export interface ExecutionCounts {
+  native_lines?: number;
+  native_usage?: UsageTotals;
+  fallback_lines?: number;
+}
 
 /**
  * One line handed to a sub-batch: its chunk (and the chunk's lease_gen then: outcomes are fenced
@@ -131,9 +139,6 @@ export interface NativeStore {
     queue: string,
     target: { upstream: string } | { stop: 'cancelled' | 'expired' },
   ): Promise<number>;
-  /** Adds to the batch's execution counters (native_lines, fallback_lines). */
-  countExecution(
-    batchId: string,
-    add: { native_lines?: number; fallback_lines?: number },
-  ): Promise<void>;
+  /** Adds to the batch's execution counters (native_lines, native_usage, fallback_lines). */
+  countExecution(batchId: string, add: ExecutionCounts): Promise<void>;
 }

@@ -73,10 +73,10 @@ describe('native batch passthrough', () => {
     expect(upstream.some((b) => b.errorCodes.includes('token_limit_exceeded'))).toBe(true);
     expect(Math.max(...ran.map((b) => b.tokens))).toBeLessThanOrEqual(20_000);
     expectMarkersUnique(t);
-    expect((done as unknown as { execution: unknown }).execution).toMatchObject({
-      mode: 'native',
-      native_lines: 3_000,
-    });
+    const execution = (done as unknown as { execution: Record<string, any> }).execution;
+    expect(execution).toMatchObject({ mode: 'native', native_lines: 3_000 });
+    // Every token ran at the batch price (what cost reporting charges at the discount).
+    expect(execution.native_usage.total_tokens).toBe(done.usage?.total_tokens);
   });
 
   it('splits a mixed-model batch per model (one model per sub-batch)', async () => {

@@ -1,4 +1,10 @@
-import type { BatchRecord } from '../../domain/records.ts';
+import {
+  emptyUsage,
+  type BatchRecord,
+  type ItemOutcome,
+  type UsageTotals,
+} from '../../domain/records.ts';
+import { addUsage } from '../../protocol/token-usage.ts';
 import { coerceError } from '../../lib/coerce-error.ts';
 import { ProviderError } from '../../providers/provider.ts';
 import type { NativeSubRecord } from '../../store/store.ts';
@@ -251,14 +257,18 @@ export class NativeRunner {
       if (id) texts.push(await api.fileContent(id, call));
     const outcomes = outcomesOf(sub, batch, texts, clock.nowMs());
     const applied = await this.#record(outcomes);
-    if (applied > 0) await store.native.countExecution(batch.id, { native_lines: applied });
+    if (applied.length > 0)
+      await store.native.countExecution(batch.id, {
+        native_lines: applied.length,
+        native_usage: usageOf(applied),
+      });
     await store.native.releaseSub(sub.marker, 'merged');
     this.#deps.logger.info(
       {
         batchId: batch.id,
         sub: sub.marker,
         status: info.status,
-        merged: applied,
+        merged: applied.length,
         lines: sub.keys.length,
       },
       'sub-batch merged',
@@ -269,14 +279,14 @@ export class NativeRunner {
     );
   }
 
-  /** Pushes outcomes through the group commit; returns how many applied. Throws unless all are recorded. */
-  async #record(outcomes: Parameters<ResultRecorder['push']>[0][]): Promise<number> {
+  /** Pushes outcomes through the group commit; returns those applied. Throws unless all are recorded. */
+  async #record(outcomes: ItemOutcome[]): Promise<ItemOutcome[]> {
     const applicable = await this.#deps.store.applicableOutcomes(outcomes);
     for (const o of applicable) this.#recorder.push(o);
     await this.#recorder.flush();
     if ((await this.#deps.store.applicableOutcomes(applicable)).length > 0)
       throw new Error('merged results were not recorded yet');
-    return applicable.length;
+    return applicable;
   }
 
   /** Ends native lines of batches that must stop, once none of their sub-batches is open. */
@@ -314,4 +324,11 @@ export class NativeRunner {
 
 function callSignal(signal: AbortSignal): AbortSignal {
   return AbortSignal.any([signal, AbortSignal.timeout(CALL_TIMEOUT_MS)]);
+}
+
+/** Token usage of the answers among `outcomes` (what ran at the batch price). */
+function usageOf(outcomes: readonly ItemOutcome[]): UsageTotals {
+  const usage = emptyUsage();
+  for (const o of outcomes) if (o.kind === 'response' && o.usage) addUsage(usage, o.usage);
+  return usage;
 }
