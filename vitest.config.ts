@@ -23,6 +23,7 @@ const POSTGRES_E2E = [
   'test/engine/input-file.test.ts',
   'test/engine/outcomes.test.ts',
   'test/engine/retries.test.ts',
+  'test/engine/native-batch.test.ts',
   'test/sdk/run-batch.test.ts',
 ];
 
