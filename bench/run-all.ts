@@ -1,6 +1,7 @@
 /** `npm run bench`: every benchmark, each printing its figure as a ratio measured in the same run. */
 import { runAdaptiveBench } from './adaptive.ts';
 import { runFairnessBench } from './fairness.ts';
+import { runNativeBatchBench } from './native-batch.ts';
 import { runOverheadBench } from './overhead.ts';
 import { runPostgresBench } from './postgres.ts';
 import { runRateLimitBench } from './rate-limit.ts';
@@ -12,6 +13,7 @@ for (const bench of [
   runRateLimitBench,
   runAdaptiveBench,
   runFairnessBench,
+  runNativeBatchBench,
 ]) {
   await bench();
   console.log('');
