@@ -221,10 +221,13 @@ export class NativeRunner {
     const { store } = this.#deps;
     const error = firstError(info);
     const call = callSignal(signal);
-    if (error.code === 'token_limit_exceeded') {
-      const others = (await store.native.openSubs(this.name)).some(
-        (s) => s.marker !== sub.marker && s.model === sub.model && s.state === 'submitted',
-      );
+    const others = (await store.native.openSubs(this.name)).some(
+      (s) => s.marker !== sub.marker && s.model === sub.model && s.state === 'submitted',
+    );
+    // One line refused with nothing else enqueued can never fit: it fails (with the upstream's
+    // message) instead of being resubmitted forever.
+    const hopeless = sub.keys.length === 1 && !others;
+    if (error.code === 'token_limit_exceeded' && !hopeless) {
       const learned = this.#limits.rejected(sub.model, sub.tokens, error.message, others);
       this.#deps.logger.info(
         { sub: sub.marker, model: sub.model, tokens: sub.tokens, learnedLimit: learned },
