@@ -15,6 +15,9 @@ interface SimulateFlags {
   seed?: string;
   slots?: string;
   queue?: string;
+  batchApi?: boolean;
+  batchTurnaroundMs?: string;
+  batchQueueTokens?: string;
 }
 
 export function registerSimulate(
@@ -37,6 +40,9 @@ export function registerSimulate(
     .option('--seed <n>', 'seed for jitter and fault choice')
     .option('--slots <n>', 'header-less capacity mode: requests served at once (vLLM-like)')
     .option('--queue <n>', 'capacity mode: requests that may wait for a slot before 503s', '0')
+    .option('--batch-api', "serve OpenAI's Files + Batches API too (native batch passthrough)")
+    .option('--batch-turnaround-ms <n>', 'Batch API: time from in_progress to completed', '10000')
+    .option('--batch-queue-tokens <n>', 'Batch API: enqueued-token limit per model')
     .action(async (flags: SimulateFlags) => setExit(await runSimulate(flags, io)));
 }
 
@@ -58,6 +64,8 @@ export async function runSimulate(
     flags.seed,
     flags.slots,
     flags.queue,
+    flags.batchTurnaroundMs,
+    flags.batchQueueTokens,
   ];
   if (numbers.some((v) => v !== undefined && !Number.isFinite(Number(v)))) {
     io.stderr('openbatch simulate: numeric options must be numbers\n');
@@ -74,6 +82,14 @@ export async function runSimulate(
     }),
     ...(flags.log !== undefined && { logFile: flags.log }),
     ...(flags.seed !== undefined && { seed: optionalNumber(flags.seed) ?? 1 }),
+    ...(flags.batchApi && {
+      batchApi: {
+        turnaroundMs: Number(flags.batchTurnaroundMs ?? 10_000),
+        ...(flags.batchQueueTokens !== undefined && {
+          defaultQueueTokens: Number(flags.batchQueueTokens),
+        }),
+      },
+    }),
     ...(flags.slots !== undefined && {
       capacity: { slots: Number(flags.slots), queue: Number(flags.queue ?? 0) },
     }),
