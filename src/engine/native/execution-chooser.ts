@@ -5,6 +5,8 @@ import type { Clock } from '../../lib/clock.ts';
 import { nativeQueue, type NativeUpstream } from './native-options.ts';
 
 const PROBE_TIMEOUT_MS = 10_000;
+/** A probe that could not reach the upstream is asked again after this (its answer is kept). */
+const FAILED_PROBE_TTL_MS = 60_000;
 
 interface Choice {
   native: boolean;
@@ -86,13 +88,17 @@ export class ExecutionChooser {
     return { native: true, reason: `upstream ${name} has a Batch API (auto): batch price` };
   }
 
-  /** Probed once per upstream; a failed probe (network) is asked again next time. */
+  /**
+   * Probed once per upstream and the answer kept; a probe that could not reach it (network) is
+   * kept for a minute only, so batches meanwhile do not each wait for a dead upstream.
+   */
   #probe(name: string, upstream: NativeUpstream): Promise<{ available: boolean; detail: string }> {
     let probe = this.#probes.get(name);
     if (!probe) {
       probe = upstream.api.probe(AbortSignal.timeout(PROBE_TIMEOUT_MS)).then((result) => {
         this.#logger.info({ upstream: name, ...result }, 'upstream Batch API probed');
-        if (!result.available && result.detail.includes('failed')) this.#probes.delete(name);
+        if (!result.available && result.detail.includes('failed'))
+          setTimeout(() => this.#probes.delete(name), FAILED_PROBE_TTL_MS).unref();
         return result;
       });
       this.#probes.set(name, probe);
