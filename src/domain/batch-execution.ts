@@ -1,4 +1,4 @@
-export type { BatchExecution } from '../protocol/batch-execution.ts';
+export type { BatchExecution, UpstreamProgress } from '../protocol/batch-execution.ts';
 
 /** How an upstream runs batch lines: its real-time endpoint, its own Batch API, or either. */
 export const BATCH_MODES = ['realtime', 'native', 'auto'] as const;

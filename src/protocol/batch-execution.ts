@@ -20,4 +20,16 @@ export interface BatchExecution {
   native_usage?: TokenUsage;
   /** Lines of a native batch moved to real-time calls because its deadline was at risk (auto). */
   fallback_lines?: number;
+  /**
+   * While sub-batches run upstream: their lines and the upstream's live counts, summed (merged
+   * lines move into `request_counts` when each sub-batch ends; absent when none is open).
+   */
+  upstream_progress?: UpstreamProgress;
+}
+
+export interface UpstreamProgress {
+  sub_batches: number;
+  lines: number;
+  completed: number;
+  failed: number;
 }

@@ -32,6 +32,8 @@ export interface NativeSubRow {
   polls: number;
   cancel_requested: number | boolean;
   last_error: string | null;
+  upstream_completed: number;
+  upstream_failed: number;
 }
 
 export function rowToSub(row: NativeSubRow): NativeSubRecord {
@@ -117,6 +119,10 @@ export function addExecutionCounts(
   add: ExecutionCounts,
 ): BatchExecution {
   const base: BatchExecution = current ?? { mode: 'native', reason: '' };
+  if (add.upstream_progress !== undefined) {
+    const { upstream_progress: _old, ...rest } = base;
+    return add.upstream_progress ? { ...rest, upstream_progress: add.upstream_progress } : rest;
+  }
   const usage = { ...(base.native_usage ?? emptyUsage()) };
   if (add.native_usage) addUsage(usage, add.native_usage);
   return {
@@ -129,7 +135,7 @@ export function addExecutionCounts(
 
 export const SUB_COLUMNS = `marker, batch_id, upstream, model, state, keys, tokens, bytes,
   upstream_batch_id, upstream_input_file_id, upstream_status, created_at_ms, next_poll_ms, polls,
-  cancel_requested, last_error`;
+  cancel_requested, last_error, upstream_completed, upstream_failed`;
 
 export const BACKLOG_COLUMNS = `c.chunk_id, c.lease_gen, c.batch_id, b.input_file_id, b.endpoint,
   c.deadline_ms, b.expires_at_ms, c.byte_start, c.byte_end, c.line_count, c.offsets, c.done, c.sent`;

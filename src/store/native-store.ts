@@ -1,4 +1,4 @@
-import type { BatchExecution } from '../domain/batch-execution.ts';
+import type { BatchExecution, UpstreamProgress } from '../domain/batch-execution.ts';
 import type { UsageTotals } from '../domain/records.ts';
 
 /** What a merge or a fallback adds to a batch's execution field. */
@@ -6,6 +6,8 @@ export interface ExecutionCounts {
   native_lines?: number;
   native_usage?: UsageTotals;
   fallback_lines?: number;
+  /** Replaces (null: removes) the progress of the batch's open sub-batches. */
+  upstream_progress?: UpstreamProgress | null;
 }
 
 /**
@@ -52,6 +54,9 @@ export interface NativeSubRecord {
   /** The upstream was asked to cancel it (user cancel, expiry, deadline fallback). */
   cancel_requested: boolean;
   last_error: string | null;
+  /** The upstream's request_counts at the last poll. */
+  upstream_completed: number;
+  upstream_failed: number;
 }
 
 export type NewNativeSub = Pick<
@@ -78,6 +83,8 @@ export type NativeSubPatch = Partial<
     | 'polls'
     | 'cancel_requested'
     | 'last_error'
+    | 'upstream_completed'
+    | 'upstream_failed'
   >
 >;
 

@@ -102,13 +102,17 @@ describe('native batch passthrough', () => {
     const t = await start({ turnaroundMs: 4_000 });
     const lines = Array.from({ length: 200 }, (_, i) => chatLine(`c${i}`, `q${i}`));
     const batch = await submit(t, lines);
-    for (
-      let i = 0;
-      i < 200 && !t.sim.upstreamBatches().some((b) => b.status === 'in_progress');
-      i++
-    )
+    // Live progress of the open sub-batch shows on the batch before any result is merged.
+    let progress: Record<string, number> | undefined;
+    for (let i = 0; i < 400 && !((progress?.completed ?? 0) >= 20); i++) {
       await new Promise((r) => setTimeout(r, 25));
-    await new Promise((r) => setTimeout(r, 1_200)); // about a quarter of the lines done upstream
+      const running = await t.client.batches.retrieve(batch.id);
+      progress = (
+        running as unknown as { execution?: { upstream_progress?: Record<string, number> } }
+      ).execution?.upstream_progress;
+    }
+    expect(progress).toMatchObject({ sub_batches: 1, lines: 200, failed: 0 });
+    expect(progress?.completed).toBeLessThan(200);
     await t.client.batches.cancel(batch.id);
     const done = await waitForBatch(t.client, batch.id, 60_000);
     expect(done.status).toBe('cancelled');
@@ -121,6 +125,10 @@ describe('native batch passthrough', () => {
     expect(new Set(ids).size).toBe(200);
     expect(done.request_counts?.completed).toBe(out.length);
     expect(t.sim.upstreamBatches().every((b) => b.status === 'cancelled')).toBe(true);
+    const ended = await t.client.batches.retrieve(batch.id);
+    expect((ended as unknown as { execution: object }).execution).not.toHaveProperty(
+      'upstream_progress',
+    );
     expect(realtimeCalls(t)).toBe(0);
   });
 

@@ -5,6 +5,7 @@ import {
   type UsageTotals,
 } from '../../domain/records.ts';
 import { addUsage } from '../../protocol/token-usage.ts';
+import type { UpstreamProgress } from '../../domain/batch-execution.ts';
 import { coerceError } from '../../lib/coerce-error.ts';
 import { ProviderError } from '../../providers/provider.ts';
 import type { NativeSubRecord } from '../../store/store.ts';
@@ -38,6 +39,8 @@ export class NativeRunner {
   /** Markers whose create this process tried: a retry looks for the batch first. */
   readonly #attempted = new Set<string>();
   readonly #startedMs: number;
+  /** The upstream_progress last written per batch. */
+  readonly #shown = new Map<string, UpstreamProgress>();
 
   constructor(deps: EngineDeps, name: string, upstream: NativeUpstream, recorder: ResultRecorder) {
     this.name = name;
@@ -64,6 +67,7 @@ export class NativeRunner {
       await this.#dutyFor(sub, batch, signal);
     }
     const open = await store.native.openSubs(this.name);
+    await this.#showProgress(open);
     await this.#endBatches(open, signal);
     await this.#planner.plan(open, (b) => this.#stopReason(b) !== null, signal);
   }
@@ -201,6 +205,8 @@ export class NativeRunner {
       );
       return store.native.updateSub(sub.marker, {
         upstream_status: info.status,
+        upstream_completed: info.request_counts?.completed ?? 0,
+        upstream_failed: info.request_counts?.failed ?? 0,
         polls: sub.polls + 1,
         next_poll_ms: clock.nowMs() + (stopping ? this.#upstream.settings.pollMs : backoff),
       });
@@ -290,6 +296,29 @@ export class NativeRunner {
     if ((await this.#deps.store.applicableOutcomes(applicable)).length > 0)
       throw new Error('merged results were not recorded yet');
     return applicable;
+  }
+
+  /**
+   * Writes each batch's `execution.upstream_progress` (its open sub-batches summed) when it
+   * changed, and removes it once none is open: live progress while the upstream works.
+   */
+  async #showProgress(open: readonly NativeSubRecord[]): Promise<void> {
+    const now = new Map<string, UpstreamProgress>();
+    for (const s of open) {
+      const p = now.get(s.batch_id) ?? { sub_batches: 0, lines: 0, completed: 0, failed: 0 };
+      p.sub_batches += 1;
+      p.lines += s.keys.length;
+      p.completed += s.upstream_completed;
+      p.failed += s.upstream_failed;
+      now.set(s.batch_id, p);
+    }
+    for (const batchId of new Set([...now.keys(), ...this.#shown.keys()])) {
+      const p = now.get(batchId) ?? null;
+      if (JSON.stringify(p) === JSON.stringify(this.#shown.get(batchId) ?? null)) continue;
+      await this.#deps.store.native.countExecution(batchId, { upstream_progress: p });
+      if (p) this.#shown.set(batchId, p);
+      else this.#shown.delete(batchId);
+    }
   }
 
   /** Ends native lines of batches that must stop, once none of their sub-batches is open. */

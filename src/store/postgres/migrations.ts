@@ -170,6 +170,8 @@ const MIGRATIONS: readonly string[] = [
     created_at_ms BIGINT NOT NULL,
     next_poll_ms BIGINT NOT NULL,
     polls INTEGER NOT NULL DEFAULT 0,
+    upstream_completed INTEGER NOT NULL DEFAULT 0,
+    upstream_failed INTEGER NOT NULL DEFAULT 0,
     cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
     last_error TEXT
   );

@@ -67,7 +67,7 @@ export function createPgNativeRows(pool: pg.Pool): NativeStore {
         for (const c of chunks) await writeHanded(tx, c);
         await tx.query(
           `INSERT INTO native_subs (${SUB_COLUMNS}) VALUES ($1, $2, $3, $4, 'intent', $5, $6, $7,
-           NULL, $10, NULL, $8, $9, 0, FALSE, NULL)`,
+           NULL, $10, NULL, $8, $9, 0, FALSE, NULL, 0, 0)`,
           [
             sub.marker,
             sub.batch_id,

@@ -223,6 +223,8 @@ const MIGRATIONS: readonly string[] = [
     created_at_ms INTEGER NOT NULL,
     next_poll_ms INTEGER NOT NULL,
     polls INTEGER NOT NULL DEFAULT 0,
+    upstream_completed INTEGER NOT NULL DEFAULT 0,
+    upstream_failed INTEGER NOT NULL DEFAULT 0,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     last_error TEXT
   );

@@ -66,7 +66,7 @@ export function createSqliteNativeRows(db: Database): NativeStore {
           db,
           `INSERT INTO native_subs (${SUB_COLUMNS}) VALUES (@marker, @batch_id, @upstream, @model,
            'intent', @keys, @tokens, @bytes, NULL, @upstream_input_file_id, NULL, @created_at_ms, @next_poll_ms,
-           0, 0, NULL)`,
+           0, 0, NULL, 0, 0)`,
         ).run({ ...sub, keys: JSON.stringify(sub.keys), next_poll_ms: nowMs });
         return true;
       })(),
