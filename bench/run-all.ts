@@ -2,6 +2,7 @@
 import { runAdaptiveBench } from './adaptive.ts';
 import { runCostBench } from './cost.ts';
 import { runFairnessBench } from './fairness.ts';
+import { runNativeBatchBench } from './native-batch.ts';
 import { runOverheadBench } from './overhead.ts';
 import { runPostgresBench } from './postgres.ts';
 import { runRateLimitBench } from './rate-limit.ts';
@@ -14,6 +15,7 @@ for (const bench of [
   runAdaptiveBench,
   runFairnessBench,
   runCostBench,
+  runNativeBatchBench,
 ]) {
   await bench();
   console.log('');

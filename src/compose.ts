@@ -12,6 +12,7 @@ import { WEBHOOK_EVENT_TYPES } from './domain/webhooks.ts';
 import { withStatusLog } from './engine/batch-status-log.ts';
 import type { KeyGrant } from './domain/records.ts';
 import { createEngine, type Engine } from './engine/engine.ts';
+import { createOpenAiBatchApi } from './providers/openai-batch-api.ts';
 import { WebhookOutbox } from './engine/webhook-outbox.ts';
 import { DEFAULT_RETRY_POLICY } from './engine/retry-policy.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
@@ -92,6 +93,12 @@ export async function createServerRuntime(
       outputExpiresAfterSeconds: config.retention.outputExpiresAfterSeconds,
       shutdownGraceMs: e.shutdownGraceMs,
       scheduling: new Map(config.upstreams.map((u) => [u.name, u.scheduling])),
+      native: new Map(
+        config.upstreams.map((u) => [
+          u.name,
+          { settings: u.batch, api: createOpenAiBatchApi(u.baseUrl, u.apiKey) },
+        ]),
+      ),
     },
     costs: engineCosts(config),
   });

@@ -12,6 +12,13 @@ import {
 import type { KeyGrant } from '../domain/records.ts';
 import type { PriceEntry } from '../domain/price-book.ts';
 import { parseS3Location, type S3Location } from './s3-location.ts';
+import {
+  batchFileFields,
+  batchSettingsFromEnv,
+  batchSettingsFromFile,
+  resolveBatchSettings,
+  type UpstreamBatchSettings,
+} from './batch-settings.ts';
 
 /** One upstream, as configured (the key already read from its environment variable). */
 export interface UpstreamConfig {
@@ -24,6 +31,8 @@ export interface UpstreamConfig {
   maxConcurrency: number;
   /** For the engine's scheduler only (compose passes it to the engine, not to the provider). */
   scheduling: SchedulingSettings;
+  /** Real-time calls, the upstream's own Batch API, or either (issue 10). */
+  batch: UpstreamBatchSettings;
   /** Prices by model or glob, USD per 1M tokens (issue 13); public prices fill gaps on known hosts. */
   pricing?: Record<string, PriceEntry> | undefined;
   /** The response cache for this upstream (null/absent: OPENBATCH_CACHE decides). */
@@ -49,6 +58,7 @@ export interface UpstreamInput {
   scheduling?: SchedulingInput | undefined;
   pricing?: Record<string, PriceEntry> | undefined;
   cache?: CacheInput | undefined;
+  batch?: Partial<UpstreamBatchSettings> | undefined;
 }
 
 const DEFAULT_MAX_CONCURRENCY = 64;
@@ -64,6 +74,7 @@ export function upstreamConfig(u: UpstreamInput): UpstreamConfig {
     scheduling: resolveScheduling(u.scheduling ?? {}),
     ...(u.pricing ? { pricing: u.pricing } : {}),
     ...(u.cache ? { cache: u.cache } : {}),
+    batch: resolveBatchSettings(u.batch),
   };
 }
 
@@ -225,6 +236,7 @@ const upstreamFileSchema = z.object({
     })
     .strict()
     .optional(),
+  ...batchFileFields,
 });
 
 const fileSchema = z
@@ -473,6 +485,7 @@ function fromFileUpstream(u: z.infer<typeof upstreamFileSchema>, env: Env): Upst
     scheduling: { rpm, tpm, adaptive, minConcurrency, defaultMaxTokens, tokenAccounting },
     pricing: u.pricing,
     cache: u.cache,
+    batch: batchSettingsFromFile(u),
   });
 }
 
@@ -488,6 +501,7 @@ function envUpstreams(env: Env): UpstreamConfig[] {
       adaptive: envAdaptive(env.OPENBATCH_UPSTREAM_ADAPTIVE),
       minConcurrency: int('OPENBATCH_UPSTREAM_MIN_CONCURRENCY'),
     },
+    batch: batchSettingsFromEnv(env),
   };
   if (env.OPENBATCH_UPSTREAM_URL) {
     if (!URL.canParse(env.OPENBATCH_UPSTREAM_URL))

@@ -42,6 +42,8 @@ export function toBatchObject(b: BatchRecord): Batch {
     },
     metadata: b.metadata,
     ...costFields(b),
+    // Extension (issue 10): how the lines run — realtime calls or the upstream's Batch API.
+    ...(b.execution ? { execution: b.execution } : {}),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { BatchError, BatchStatus } from '../protocol/batch.ts';
+import type { BatchExecution } from './batch-execution.ts';
 import type { FilePurpose } from '../protocol/file.ts';
 import type { TokenUsage } from '../protocol/token-usage.ts';
 
@@ -52,6 +53,8 @@ export interface BatchRecord {
   max_cost_usd?: number | null;
   /** Extension: failed / finished lines above which the batch stops early (0..1), null for none. */
   max_error_rate?: number | null;
+  /** How its lines run (native batch passthrough); absent until the engine decides. */
+  execution?: BatchExecution | null;
   /** Why the engine stopped the batch early: the code its not-run lines get. */
   stop_code?: string | null;
 }
@@ -83,10 +86,12 @@ export const CHUNK_STATES = [
   'cancelled',
   'expired',
   'failed',
+  /** Lines in sub-batches on the upstream's own Batch API (engine/native; never leased). */
+  'native',
 ] as const;
 export type ChunkState = (typeof CHUNK_STATES)[number];
 /** States in which a chunk still has lines to run. */
-export const UNFINISHED_CHUNK_STATES = ['pending', 'queued', 'leased'] as const;
+export const UNFINISHED_CHUNK_STATES = ['pending', 'queued', 'leased', 'native'] as const;
 
 /** One lease of one chunk: outcomes carrying an older `lease_gen` are fenced out. */
 export interface ChunkLease {

@@ -8,6 +8,8 @@ import type { Store } from '../store/store.ts';
 import type { RetryPolicy } from './retry-policy.ts';
 import type { CostSettings } from './cost-control.ts';
 import type { CacheSettings } from './response-cache.ts';
+import type { ExecutionChooser } from './native/execution-chooser.ts';
+import type { NativeUpstream } from './native/native-options.ts';
 
 /** Limits checked while a batch is `validating` (defaults are OpenAI's). */
 export interface IngestLimits extends LineLimits {
@@ -39,6 +41,8 @@ export interface EngineOptions {
   shutdownGraceMs: number;
   /** Scheduling per upstream name; an upstream missing here runs with `DEFAULT_SCHEDULING`. */
   scheduling: ReadonlyMap<string, SchedulingSettings>;
+  /** Batch mode and Batch API client per upstream name (issue 10); absent: every line realtime. */
+  native?: ReadonlyMap<string, NativeUpstream>;
 }
 
 /** What the engine's systems share (Trigger.dev's SystemResources). */
@@ -49,6 +53,8 @@ export interface EngineDeps {
   clock: Clock;
   logger: Logger;
   options: EngineOptions;
+  /** Chooses realtime or native per batch at ingest (set by createEngine when `options.native`). */
+  execution?: ExecutionChooser;
   /** Prices, spend caps and the response cache (issue 13). Absent: every line is free, no cache. */
   costs?: EngineCostDeps | undefined;
 }

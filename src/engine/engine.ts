@@ -22,6 +22,9 @@ import { createControls } from './create-controls.ts';
 import type { CostTotal } from './cost-control.ts';
 import { estimateFile, type FileEstimate } from './file-estimate.ts';
 import type { BatchEndpoint } from '../protocol/endpoints.ts';
+import { ExecutionChooser } from './native/execution-chooser.ts';
+import { NativeRunner } from './native/native-runner.ts';
+import type { NativeUpstream } from './native/native-options.ts';
 
 export type { SendResult } from './limiter/upstream-scheduler.ts';
 export type { CostTotal } from './cost-control.ts';
@@ -82,8 +85,13 @@ export interface Engine extends EngineFacade {
 
 const STATUS_LOG_EVERY_MS = 10_000;
 
-export function createEngine(deps: EngineDeps): Engine {
-  validateRetryPolicy(deps.options.retry);
+export function createEngine(baseDeps: EngineDeps): Engine {
+  validateRetryPolicy(baseDeps.options.retry);
+  const native: ReadonlyMap<string, NativeUpstream> = baseDeps.options.native ?? new Map();
+  const deps: EngineDeps =
+    native.size > 0
+      ? { ...baseDeps, execution: new ExecutionChooser(native, baseDeps.clock, baseDeps.logger) }
+      : baseDeps;
   const controller = new AbortController();
   const supervisorWake = new WakeSignal();
   const recorder = new ResultRecorder(deps);
@@ -106,6 +114,9 @@ export function createEngine(deps: EngineDeps): Engine {
         { clock: deps.clock, logger: deps.logger, memberId: randomUUID() },
       )
     : null;
+  const runners = [...native]
+    .filter(([, u]) => u.settings.mode !== 'realtime')
+    .map(([name, u]) => new NativeRunner(deps, name, u, recorder));
   const loops: Promise<void>[] = [];
   let lastStatusLogMs = 0;
   const limiterLog = new LimiterChangeLog(deps.logger);
@@ -191,6 +202,7 @@ export function createEngine(deps: EngineDeps): Engine {
       started = true;
       loops.push(supervise(), ...[...dispatchers.values()].map((d) => d.run(controller.signal)));
       if (cluster) loops.push(cluster.run(controller.signal, new WakeSignal()));
+      loops.push(...runners.map((r) => runNative(deps, r, controller.signal)));
     },
     // Idempotent: serve stops the engine at the signal, and runtime.close() stops it again.
     stop: () => (stopping ??= stopOnce()),
@@ -217,4 +229,25 @@ export function createEngine(deps: EngineDeps): Engine {
         req,
       ),
   };
+}
+
+/** A native runner's loop: one pass per supervisor period (sub-batches poll on their own clocks). */
+async function runNative(
+  deps: EngineDeps,
+  runner: NativeRunner,
+  signal: AbortSignal,
+): Promise<void> {
+  const wait = new WakeSignal();
+  while (!signal.aborted) {
+    try {
+      await runner.tick(signal);
+    } catch (err) {
+      if (!signal.aborted)
+        deps.logger.error(
+          { upstream: runner.name, err: coerceError(err).message },
+          'native runner pass failed',
+        );
+    }
+    await wait.wait(deps.options.tickMs, signal);
+  }
 }

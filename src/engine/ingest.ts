@@ -47,16 +47,24 @@ export async function ingestBatch(deps: EngineDeps, batch: BatchRecord): Promise
     );
     return;
   }
+  // Native batch passthrough: lines of an upstream chosen native go to its native queue.
+  const routing = await deps.execution?.routingFor(batch);
   const state = await scanFile(deps, batch, {
     endpoint: batch.endpoint,
     limits: deps.options.limits,
-    routeModel: (m) => deps.upstreams.resolve(m)?.name ?? null,
+    routeModel: (m) => {
+      const name = deps.upstreams.resolve(m)?.name;
+      if (name === undefined) return null;
+      return routing ? routing.queueFor(name) : name;
+    },
   });
   const errors = state.errors.toList(fileErrors(deps, state));
   if (errors.length > 0) {
     await store.markFailed(batch.id, errors, clock.nowMs());
     return;
   }
+  const execution = routing?.execution();
+  if (execution) await store.native.setExecution(batch.id, execution);
   const model = state.models.size === 1 ? ([...state.models][0] ?? null) : null;
   const started = await store.markInProgress(batch.id, state.lines, model, clock.nowMs());
   // Cancelled while validating: nothing ran and nothing may, so the batch keeps no lines (total 0).

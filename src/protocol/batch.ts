@@ -1,3 +1,4 @@
+import type { BatchExecution } from './batch-execution.ts';
 import { z } from 'zod';
 
 export const BATCH_STATUSES = [
@@ -56,6 +57,8 @@ export interface Batch {
   request_counts: { total: number; completed: number; failed: number };
   usage: BatchUsage;
   metadata: Record<string, string> | null;
+  /** openbatch extension: realtime or native (the upstream's Batch API), and why. */
+  execution?: BatchExecution;
   /** Extension: what the answers cost so far, in USD (live while the batch runs). */
   cost?: BatchCost;
   /** Extension: lines answered from the response cache (no upstream call, no cost). */

@@ -98,3 +98,37 @@ export class ProviderError extends Error {
     return this.kind !== 'client';
   }
 }
+
+/** An upstream batch as its Batch API shows it (the fields the native runner reads). */
+export interface UpstreamBatchInfo {
+  id: string;
+  status: string;
+  output_file_id: string | null;
+  error_file_id: string | null;
+  errors: { data?: { code?: string; message?: string }[] } | null;
+  metadata: Record<string, string> | null;
+  request_counts?: { total: number; completed: number; failed: number } | null;
+}
+
+/**
+ * An upstream's own Files + Batches API (OpenAI's shape), for native batch passthrough. Non-2xx
+ * answers throw a ProviderError (`client` for 4xx except 408/409/429).
+ */
+export interface BatchApi {
+  /** Whether GET /v1/batches?limit=1 answers a list of batches; `detail` says what it answered. */
+  probe(signal: AbortSignal): Promise<{ available: boolean; detail: string }>;
+  uploadFile(filename: string, content: Buffer, signal: AbortSignal): Promise<{ id: string }>;
+  createBatch(
+    params: { input_file_id: string; endpoint: string; metadata: Record<string, string> },
+    signal: AbortSignal,
+  ): Promise<UpstreamBatchInfo>;
+  getBatch(id: string, signal: AbortSignal): Promise<UpstreamBatchInfo>;
+  /** Newest first, a page after `after`. */
+  listBatches(
+    after: string | null,
+    signal: AbortSignal,
+  ): Promise<{ data: UpstreamBatchInfo[]; has_more: boolean }>;
+  cancelBatch(id: string, signal: AbortSignal): Promise<UpstreamBatchInfo>;
+  fileContent(id: string, signal: AbortSignal): Promise<string>;
+  deleteFile(id: string, signal: AbortSignal): Promise<void>;
+}

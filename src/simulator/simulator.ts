@@ -4,6 +4,8 @@
  * Routes (also accepted without the /v1 prefix): POST /v1/chat/completions (stream: true → SSE),
  * /v1/completions, /v1/responses, /v1/embeddings (float or base64), /v1/moderations; GET /v1/models
  * and /v1/models/{id}. Replies are deterministic: derived from the sha256 of the raw request body.
+ * With the `batchApi` option it also serves OpenAI's Files + Batches API (batch-api-route.ts):
+ * enqueued-token limit per model, turnaround, cancel and expiry with partial results.
  *
  * Per-request directives script outcomes for specific lines: the first `[sim:...]` found anywhere in
  * the raw body text (usually inside a message or an embeddings input), `;`-separated:
@@ -24,6 +26,7 @@
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { SimBatchApi } from './batch-api-route.ts';
 import { chatRoute } from './chat-route.ts';
 import { completionRoute } from './completion-route.ts';
 import { embeddingRoute } from './embedding-route.ts';
@@ -38,12 +41,14 @@ import type { SimState } from './sim-state.ts';
 import type { Simulator, SimulatorOptions } from './types.ts';
 
 export type {
+  SimBatchApiOptions,
   SimCall,
   SimCapacity,
   SimClock,
   SimFault,
   Simulator,
   SimulatorOptions,
+  SimUpstreamBatch,
 } from './types.ts';
 
 const ROUTES: ReadonlyMap<string, SimRoute> = new Map([
@@ -60,7 +65,8 @@ const NO_FAULT = { action: null, trickleMs: null } as const;
 
 export function createSimulator(options: SimulatorOptions = {}): Simulator {
   const state = createSimState(options);
-  const server = createServer((req, res) => onRequest(state, req, res));
+  const batchApi = options.batchApi ? new SimBatchApi(state, ROUTES, options.batchApi) : null;
+  const server = createServer((req, res) => onRequest(state, batchApi, req, res));
   // Longer than client pools keep idle sockets, so a benchmark never reuses a socket we just closed.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
@@ -74,15 +80,34 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       state.rate?.reset();
       state.faultCounts.clear();
     },
+    upstreamBatches: () =>
+      (batchApi?.batches.all() ?? []).map((b) => ({
+        id: b.id,
+        status: b.status,
+        model: b.model,
+        lines: b.lines.length,
+        tokens: b.tokens,
+        metadata: b.metadata,
+        errorCodes: (b.errors ?? []).map((e) => e.code),
+      })),
   };
 }
 
-function onRequest(state: SimState, req: IncomingMessage, res: ServerResponse): void {
+function onRequest(
+  state: SimState,
+  batchApi: SimBatchApi | null,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
   const method = req.method ?? 'GET';
   const url = req.url ?? '/';
   const query = url.indexOf('?');
   const path = query === -1 ? url : url.slice(0, query);
   const local = path.startsWith('/v1/') ? path.slice(3) : path;
+  if (batchApi?.handles(local)) {
+    const params = new URLSearchParams(query === -1 ? '' : url.slice(query + 1));
+    return readBody(req, res, (raw) => batchApi.handle(req, res, path, local, raw, params));
+  }
   if (method === 'POST') {
     const route = ROUTES.get(local);
     if (route !== undefined)

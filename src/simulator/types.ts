@@ -43,6 +43,45 @@ export interface SimulatorOptions {
    * `entries` prompts report it in `usage.prompt_tokens_details.cached_tokens`. @default off
    */
   prefixCache?: { entries: number };
+  /**
+   * OpenAI's Files + Batches API (`/v1/files`, `/v1/batches`). Absent: those paths answer 404,
+   * like vLLM or Ollama. @default undefined (off)
+   */
+  batchApi?: SimBatchApiOptions;
+}
+
+/** The simulated Batch API's behaviour. */
+export interface SimBatchApiOptions {
+  /** From `in_progress` to `completed`; lines finish evenly over it. @default 1000 */
+  turnaroundMs?: number;
+  /** Enqueued prompt-token limit per model (OpenAI's batch queue limit). */
+  queueTokens?: Record<string, number>;
+  /** The limit for a model not in `queueTokens`. @default none */
+  defaultQueueTokens?: number;
+  /** How long a cancelled batch stays `cancelling`. @default 0 */
+  cancelDelayMs?: number;
+  /** Overrides every batch's completion window (expiry tests). */
+  windowMs?: number;
+  /** Named in the token-limit message. @default 'org-sim' */
+  organization?: string;
+  /**
+   * POST /v1/batches is answered this long after the batch was made (crash tests: a create whose
+   * answer the client never saw). @default 0
+   */
+  createLatencyMs?: number;
+  /** GET /v1/files/{id}/content is answered this long after it came. @default 0 */
+  contentLatencyMs?: number;
+}
+
+/** One batch the simulated Batch API holds (tests check what was created). */
+export interface SimUpstreamBatch {
+  id: string;
+  status: string;
+  model: string | null;
+  lines: number;
+  tokens: number;
+  metadata: Record<string, string> | null;
+  errorCodes: string[];
 }
 
 /**
@@ -81,4 +120,6 @@ export interface Simulator {
   calls(): readonly SimCall[];
   /** Clears the call log, rate-limit windows and `xN` directive counters. */
   reset(): void;
+  /** Every batch created on the simulated Batch API, oldest first (empty when it is off). */
+  upstreamBatches(): SimUpstreamBatch[];
 }

@@ -1,6 +1,7 @@
 import type { BatchStatusTotals } from './store.ts';
 import type { BatchStatus } from '../protocol/batch.ts';
 import type { BatchRecord } from '../domain/records.ts';
+import type { BatchExecution } from '../domain/batch-execution.ts';
 
 /** A `batches` row as a store returns it. */
 export interface BatchRow {
@@ -40,6 +41,7 @@ export interface BatchRow {
   max_cost_usd?: number | null;
   max_error_rate?: number | null;
   stop_code?: string | null;
+  execution?: string | null;
 }
 
 /** Columns the engine keeps on the batch row that the batch object does not show. */
@@ -71,13 +73,13 @@ export function rowToBatch(stored: BatchRow): BatchRecord {
     status: row.status as BatchStatus,
     errors: row.errors === null ? null : (JSON.parse(row.errors) as BatchRecord['errors']),
     metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, string>),
+    execution: row.execution ? (JSON.parse(row.execution) as BatchExecution) : null,
     usage: { input_tokens, cached_tokens, output_tokens, reasoning_tokens, total_tokens },
   };
 }
 
 export function batchToRow(b: BatchRecord, seq: number): BatchRow {
-  // The cost starts at zero (column defaults); the caps are written only when given.
-  const { usage, cost: _cost, ...rest } = b;
+  const { usage, cost: _cost, execution: _execution, ...rest } = b; // execution is set by the engine later
   return {
     ...rest,
     seq,

@@ -140,6 +140,12 @@ export interface GroupPlan {
   deltas: Map<string, BatchDelta>;
 }
 
+/**
+ * States whose lines take outcomes: a leased chunk (a dispatcher's calls), a native one (merged
+ * results of sub-batches on the upstream's Batch API; engine/native). Fenced by lease_gen in both.
+ */
+const HOLDS_LINES: ReadonlySet<string> = new Set(['leased', 'native']);
+
 /** The lease state `applicable` checks an outcome against. */
 export interface LeaseView {
   state: string;
@@ -155,7 +161,7 @@ export function filterApplicable(
   const decided = new Set<string>();
   return outcomes.filter((o) => {
     const lease = leases.get(o.chunk_id);
-    if (!lease || lease.state !== 'leased' || lease.lease_gen !== o.lease_gen) return false;
+    if (!lease || !HOLDS_LINES.has(lease.state) || lease.lease_gen !== o.lease_gen) return false;
     if (o.kind === 'release') return true;
     if (hasBit(lease.done, o.index)) return false;
     if (o.kind === 'sent') return true;
@@ -260,7 +266,7 @@ function allDone(c: LoadedChunk): boolean {
 /** The chunk of `key` when its lease is held. */
 function held(chunks: ReadonlyMap<number, LoadedChunk>, key: ChunkLease): LoadedChunk | null {
   const chunk = chunks.get(key.chunk_id);
-  return chunk && chunk.state === 'leased' && chunk.lease_gen === key.lease_gen ? chunk : null;
+  return chunk && HOLDS_LINES.has(chunk.state) && chunk.lease_gen === key.lease_gen ? chunk : null;
 }
 
 /** An outcome reached the commit although its lease was lost or its line already recorded. */

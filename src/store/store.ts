@@ -19,6 +19,16 @@ import type {
   UsageTotals,
 } from '../domain/records.ts';
 import type { CachedResponse } from './cost-ops.ts';
+import type { NativeStore } from './native-store.ts';
+
+export type {
+  NativeChunk,
+  NativeLineKey,
+  NativeStore,
+  NativeSubPatch,
+  NativeSubRecord,
+  NewNativeSub,
+} from './native-store.ts';
 
 /** A run of validated lines ready to become a durable chunk (its lines stay in the input file). */
 export interface NewChunk {
@@ -113,6 +123,8 @@ export interface Store {
    * start-up takes back only leases that ran out; once-only work runs under `withBatchDuty`.
    */
   readonly shared: boolean;
+  /** The native batch runner's rows (sub-batches on upstreams' Batch APIs; issue 10). */
+  readonly native: NativeStore;
   /**
    * Runs `duty` (ingest, finalize…) for `batchId` unless another process is running one for it
    * now; returns false then. A duty's lock dies with its process, so another takes over.

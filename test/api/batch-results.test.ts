@@ -84,19 +84,24 @@ describe('GET /v1/batches/{id}/results while the batch runs', () => {
     expect(again).toEqual(files);
   }, 120_000);
 
-  it('includes the lines a cancel stopped, once, after the batch ends', async () => {
-    const ids = Array.from({ length: 60 }, (_, i) => `c-${i}`);
-    const lines = ids.map((id, i) => chatLine(id, `[sim:latency=${i < 20 ? 10 : 20000}] q`));
-    const batch = await submit(lines);
-    const following = follow(batch.id, 10);
-    await waitForBatch(t.client, batch.id, 30_000, (s) => s === 'in_progress');
-    await new Promise((r) => setTimeout(r, 300));
-    await t.client.batches.cancel(batch.id);
-    const seen = await following;
-    expect((await t.client.batches.retrieve(batch.id)).status).toBe('cancelled');
-    expect(seen.map((s) => s.custom_id).sort()).toEqual([...ids].sort());
-    expect(seen.filter((s) => s.error).length).toBeGreaterThanOrEqual(40);
-  }, 60_000);
+  // Its per-line latencies are real-time only: a native batch has finished before the cancel.
+  it.skipIf(process.env.OPENBATCH_TEST_BATCH_MODE === 'native')(
+    'includes the lines a cancel stopped, once, after the batch ends',
+    async () => {
+      const ids = Array.from({ length: 60 }, (_, i) => `c-${i}`);
+      const lines = ids.map((id, i) => chatLine(id, `[sim:latency=${i < 20 ? 10 : 20000}] q`));
+      const batch = await submit(lines);
+      const following = follow(batch.id, 10);
+      await waitForBatch(t.client, batch.id, 30_000, (s) => s === 'in_progress');
+      await new Promise((r) => setTimeout(r, 300));
+      await t.client.batches.cancel(batch.id);
+      const seen = await following;
+      expect((await t.client.batches.retrieve(batch.id)).status).toBe('cancelled');
+      expect(seen.map((s) => s.custom_id).sort()).toEqual([...ids].sort());
+      expect(seen.filter((s) => s.error).length).toBeGreaterThanOrEqual(40);
+    },
+    60_000,
+  );
 
   it('follows a batch from the CLI, and refuses a cursor it did not hand out', async () => {
     const ids = Array.from({ length: 40 }, (_, i) => `f-${i}`);

@@ -70,13 +70,41 @@ async function storeEnv(dataDir: string): Promise<Record<string, string>> {
   return { OPENBATCH_DATABASE_URL: url };
 }
 
+/**
+ * OPENBATCH_TEST_BATCH_MODE=native (the `native` vitest project, issue 10): the simulator gets a
+ * Batch API and the server runs every batch through it, so the same tests check that clients see
+ * no difference. A test's own `env` and `sim.batchApi` still win.
+ */
+const NATIVE_MODE = process.env.OPENBATCH_TEST_BATCH_MODE === 'native';
+const NATIVE_ENV: Record<string, string> = NATIVE_MODE
+  ? {
+      OPENBATCH_UPSTREAM_BATCH_MODE: 'native',
+      OPENBATCH_UPSTREAM_BATCH_POLL_MS: '25',
+      OPENBATCH_UPSTREAM_BATCH_MAX_POLL_MS: '100',
+    }
+  : {};
+
+/** In native mode, upstreams of a config file run natively too, polled as fast. */
+function nativeConfigFile(file: Record<string, unknown>): Record<string, unknown> {
+  const upstreams = file.upstreams as Record<string, unknown>[] | undefined;
+  if (!upstreams) return file;
+  const batch = { batchMode: 'native', batchPollMs: 25, batchMaxPollMs: 100 };
+  return { ...file, upstreams: upstreams.map((u) => ({ ...batch, ...u })) };
+}
+
+function simOptions(opts: TestServerOptions): SimulatorOptions {
+  const sim = opts.sim ?? {};
+  return NATIVE_MODE ? { ...sim, batchApi: sim.batchApi ?? { turnaroundMs: 50 } } : sim;
+}
+
 /** Starts a simulator and an openbatch server on 127.0.0.1:0 with a temp data dir. */
 export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
-  const sim = opts.existingSim ?? createSimulator(opts.sim ?? {});
+  const sim = opts.existingSim ?? createSimulator(simOptions(opts));
   const simUrl = opts.existingSim ? (opts.env?.SIM_URL ?? '') : (await sim.listen(0)).url;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'openbatch-test-'));
   const env: Record<string, string> = {
     ...FAST_ENGINE,
+    ...NATIVE_ENV,
     ...(await storeEnv(dataDir)),
     OPENBATCH_UPSTREAM_URL: `${simUrl}/v1`,
     ...opts.env,
@@ -84,7 +112,8 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   let configPath: string | undefined;
   if (opts.configFile) {
     configPath = join(dataDir, 'config.json');
-    writeFileSync(configPath, JSON.stringify(opts.configFile).replaceAll('SIM', simUrl));
+    const file = NATIVE_MODE ? nativeConfigFile(opts.configFile) : opts.configFile;
+    writeFileSync(configPath, JSON.stringify(file).replaceAll('SIM', simUrl));
   }
   const config = loadConfig({ dataDir, port: 0, config: configPath }, env);
   const runtime = await createServerRuntime(

@@ -16,6 +16,9 @@ interface SimulateFlags {
   slots?: string;
   queue?: string;
   prefixCache?: string;
+  batchApi?: boolean;
+  batchTurnaroundMs?: string;
+  batchQueueTokens?: string;
 }
 
 export function registerSimulate(
@@ -42,6 +45,9 @@ export function registerSimulate(
       '--prefix-cache <n>',
       'model a prompt cache of the last n prompts (cached_tokens in usage, prompts ≥ 1,024 tokens)',
     )
+    .option('--batch-api', "serve OpenAI's Files + Batches API too (native batch passthrough)")
+    .option('--batch-turnaround-ms <n>', 'Batch API: time from in_progress to completed', '10000')
+    .option('--batch-queue-tokens <n>', 'Batch API: enqueued-token limit per model')
     .action(async (flags: SimulateFlags) => setExit(await runSimulate(flags, io)));
 }
 
@@ -64,6 +70,8 @@ export async function runSimulate(
     flags.slots,
     flags.queue,
     flags.prefixCache,
+    flags.batchTurnaroundMs,
+    flags.batchQueueTokens,
   ];
   if (numbers.some((v) => v !== undefined && !Number.isFinite(Number(v)))) {
     io.stderr('openbatch simulate: numeric options must be numbers\n');
@@ -80,6 +88,14 @@ export async function runSimulate(
     }),
     ...(flags.log !== undefined && { logFile: flags.log }),
     ...(flags.seed !== undefined && { seed: optionalNumber(flags.seed) ?? 1 }),
+    ...(flags.batchApi && {
+      batchApi: {
+        turnaroundMs: Number(flags.batchTurnaroundMs ?? 10_000),
+        ...(flags.batchQueueTokens !== undefined && {
+          defaultQueueTokens: Number(flags.batchQueueTokens),
+        }),
+      },
+    }),
     ...(flags.slots !== undefined && {
       capacity: { slots: Number(flags.slots), queue: Number(flags.queue ?? 0) },
     }),

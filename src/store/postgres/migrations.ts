@@ -184,6 +184,33 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX response_cache_age ON response_cache (created_at_ms);
   `,
+  // Native batch passthrough (issue 10): see the SQLite twin.
+  `
+  ALTER TABLE batches ADD COLUMN execution TEXT;
+  CREATE TABLE native_subs (
+    seq BIGSERIAL PRIMARY KEY,
+    marker TEXT NOT NULL UNIQUE,
+    batch_id TEXT NOT NULL,
+    upstream TEXT NOT NULL,
+    model TEXT NOT NULL,
+    state TEXT NOT NULL,
+    keys TEXT NOT NULL,
+    tokens BIGINT NOT NULL,
+    bytes BIGINT NOT NULL,
+    upstream_batch_id TEXT,
+    upstream_input_file_id TEXT,
+    upstream_status TEXT,
+    created_at_ms BIGINT NOT NULL,
+    next_poll_ms BIGINT NOT NULL,
+    polls INTEGER NOT NULL DEFAULT 0,
+    upstream_completed INTEGER NOT NULL DEFAULT 0,
+    upstream_failed INTEGER NOT NULL DEFAULT 0,
+    cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
+    last_error TEXT
+  );
+  CREATE INDEX native_subs_open ON native_subs (upstream, seq) WHERE state IN ('intent', 'submitted', 'ended');
+  CREATE INDEX native_subs_batch ON native_subs (batch_id);
+  `,
 ];
 
 /**

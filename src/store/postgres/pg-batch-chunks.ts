@@ -79,7 +79,7 @@ export function createPgBatchChunks(pool: pg.Pool): BatchChunkOps {
       ).rowCount ?? 0,
     hasUnfinishedItems: async (batchId) =>
       exists(
-        `SELECT 1 FROM chunks WHERE batch_id = $1 AND state IN ('pending', 'queued', 'leased') LIMIT 1`,
+        `SELECT 1 FROM chunks WHERE batch_id = $1 AND state IN ('pending', 'queued', 'leased', 'native') LIMIT 1`,
         [batchId],
       ),
     spoolLengths: async (batchId) => {

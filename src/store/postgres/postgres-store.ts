@@ -13,6 +13,7 @@ import {
 } from '../batch-row.ts';
 import type { BatchStatusTotals, FinalStatus, Store } from '../store.ts';
 import { migrate } from './migrations.ts';
+import { createPgNativeRows } from './pg-native-rows.ts';
 import { createPgBatchChunks } from './pg-batch-chunks.ts';
 import { findIdempotencyKey, insertOnce } from './pg-idempotency-keys.ts';
 import { createPgWebhookRows, recordBatchEvent } from './pg-webhook-rows.ts';
@@ -52,6 +53,7 @@ export async function createPostgresStore(
 
   return guarded({
     shared: true,
+    native: createPgNativeRows(pool),
     withBatchDuty: async (batchId, duty) =>
       withAdvisoryLock(lockPool, `openbatch:batch:${batchId}`, duty),
     readAnswers: (batchId, file, start, end) => readAnswers(pool, batchId, file, start, end),

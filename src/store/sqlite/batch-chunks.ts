@@ -43,7 +43,7 @@ export function createBatchChunks(db: Database): BatchChunkOps {
     // Probed every supervisor tick for each running batch.
     hasPending: db.prepare(`SELECT 1 FROM chunks WHERE batch_id = ? AND state = 'pending' LIMIT 1`),
     hasUnfinished: db.prepare(
-      `SELECT 1 FROM chunks WHERE batch_id = ? AND state IN ('pending', 'queued', 'leased') LIMIT 1`,
+      `SELECT 1 FROM chunks WHERE batch_id = ? AND state IN ('pending', 'queued', 'leased', 'native') LIMIT 1`,
     ),
     stop: db.prepare(
       `UPDATE chunks SET state = ? WHERE batch_id = ? AND state IN ('pending', 'queued')`,

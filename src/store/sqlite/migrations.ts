@@ -222,6 +222,35 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX response_cache_age ON response_cache (created_at_ms);
   `,
+  // Native batch passthrough (issue 10): how a batch runs (`execution`, JSON), and the sub-batches
+  // run on upstreams' own Batch APIs (a row is written before the upstream create: its marker
+  // finds the upstream batch after a crash). Chunks may now be in state 'native'.
+  `
+  ALTER TABLE batches ADD COLUMN execution TEXT;
+  CREATE TABLE native_subs (
+    seq INTEGER PRIMARY KEY,
+    marker TEXT NOT NULL UNIQUE,
+    batch_id TEXT NOT NULL,
+    upstream TEXT NOT NULL,
+    model TEXT NOT NULL,
+    state TEXT NOT NULL,
+    keys TEXT NOT NULL,
+    tokens INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    upstream_batch_id TEXT,
+    upstream_input_file_id TEXT,
+    upstream_status TEXT,
+    created_at_ms INTEGER NOT NULL,
+    next_poll_ms INTEGER NOT NULL,
+    polls INTEGER NOT NULL DEFAULT 0,
+    upstream_completed INTEGER NOT NULL DEFAULT 0,
+    upstream_failed INTEGER NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+  );
+  CREATE INDEX native_subs_open ON native_subs (upstream, seq) WHERE state IN ('intent', 'submitted', 'ended');
+  CREATE INDEX native_subs_batch ON native_subs (batch_id);
+  `,
 ];
 
 /** Brings the database to the newest schema, one transaction per step. */

@@ -20,6 +20,7 @@ import { migrate } from './migrations.ts';
 import { createWebhookRows, recordBatchEvent } from './webhook-rows.ts';
 import { createBatchChunks } from './batch-chunks.ts';
 import { createCostRows } from './cost-rows.ts';
+import { createSqliteNativeRows } from './native-rows.ts';
 import { statement } from './statement-cache.ts';
 import { WalSync } from './wal-sync.ts';
 
@@ -51,6 +52,7 @@ export function createSqliteStore(path: string): Store {
 
   const store: Store = {
     shared: false,
+    native: createSqliteNativeRows(db),
     // One process owns an embedded store (its pid lock): nobody else can hold a duty.
     withBatchDuty: async (_batchId, duty) => {
       await duty();
