@@ -79,6 +79,31 @@ describe('native batch passthrough', () => {
     expect(execution.native_usage.total_tokens).toBe(done.usage?.total_tokens);
   });
 
+  it('charges native lines at the batch price: the batch cost is half its standard price', async () => {
+    server = await startTestServer({
+      sim: { batchApi: { turnaroundMs: 100 } },
+      configFile: {
+        upstreams: [
+          {
+            name: 'sim',
+            baseUrl: 'SIM/v1',
+            batchMode: 'native',
+            batchPollMs: 40,
+            batchMaxPollMs: 150,
+            pricing: { 'gpt-4o-mini': { input: 1000, output: 1000 } },
+          },
+        ],
+      },
+    });
+    const lines = Array.from({ length: 40 }, (_, i) => chatLine(`p${i}`, `question ${i}`));
+    const done = await waitForBatch(server.client, (await submit(server, lines)).id, 60_000);
+    expect(done.request_counts).toEqual({ total: 40, completed: 40, failed: 0 });
+    expect(realtimeCalls(server)).toBe(0);
+    const cost = (done as unknown as { cost: { charged: number; at_standard_price: number } }).cost;
+    expect(cost.at_standard_price).toBeGreaterThan(0);
+    expect(cost.charged).toBeCloseTo(cost.at_standard_price / 2, 6);
+  });
+
   it('splits a mixed-model batch per model (one model per sub-batch)', async () => {
     const t = await start({ turnaroundMs: 100 });
     const models = ['gpt-4o-mini', 'gpt-4o', 'sim-model'];

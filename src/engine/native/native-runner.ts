@@ -265,6 +265,12 @@ export class NativeRunner {
     for (const id of [info.output_file_id, info.error_file_id])
       if (id) texts.push(await api.fileContent(id, call));
     const outcomes = outcomesOf(sub, batch, texts, clock.nowMs());
+    // At the price actually charged: the upstream's batch price (issue 13's cost on the batch).
+    const prices = this.#deps.costs?.settings.prices;
+    if (prices)
+      for (const o of outcomes)
+        if (o.kind === 'response' && o.usage)
+          o.cost = prices.lineCost(this.name, sub.model, o.usage, 'batch');
     const applied = await this.#record(outcomes);
     if (applied.length > 0)
       await store.native.countExecution(batch.id, {
