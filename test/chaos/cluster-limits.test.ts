@@ -42,7 +42,7 @@ function jsonl(lines: number): string {
 }
 
 describe('shared rate limits', () => {
-  it(`three processes hold a ${RPM} RPM limit learned from headers: sending within 1.10× the minimum time, ≤ 2% 429s`, async () => {
+  it(`three processes hold a ${RPM} RPM limit learned from headers: ≤ 1.10× the minimum time, ≤ 2% 429s`, async () => {
     sim = createSimulator({ latencyMs: 20, rpm: RPM });
     const { url } = await sim.listen(0);
     const databaseUrl = await createDatabase(inject('postgresUrl'), 'limits');
@@ -103,9 +103,9 @@ describe('shared rate limits', () => {
     expect(done.status).toBe('completed');
     expect(done.request_counts).toEqual({ total: LINES, completed: LINES, failed: 0 });
     expect(limited / calls.length).toBeLessThanOrEqual(0.02);
-    // The shared limit's own efficiency: from the first call to the last. The whole batch also
-    // validates and finalizes its lines (about 0.3 + 0.3 ms a line on PostgreSQL here, 6–11% of
-    // the minimum at 10 ms a line): printed above, and not yet within 1.10× on a loaded machine.
+    // The whole batch (validating and finalizing its lines included), and the shared limit's own
+    // efficiency: from the first call to the last.
+    expect(elapsedMs).toBeLessThanOrEqual(1.1 * minimumMs);
     expect(sendingMs).toBeLessThanOrEqual(1.1 * minimumMs);
   }, 240_000);
 });
