@@ -20,6 +20,13 @@ export async function startFakeJsonUpstream(omit: string): Promise<FakeJsonUpstr
     let raw = '';
     req.on('data', (c: Buffer) => (raw += c.toString()));
     req.on('end', () => {
+      // Only chat completions exist here: anything else (the engine's probe for a Batch API,
+      // GET /v1/batches) gets OpenAI's 404, as from a server without that route.
+      if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: 'Not found', type: 'invalid_request_error' } }));
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(answer(raw, omit, calls)));
     });
