@@ -2,46 +2,22 @@ import { validateLine } from '../domain/line-validation.ts';
 import { nanoToUsd } from '../domain/price-book.ts';
 import { readJsonlLines } from '../lib/jsonl-lines.ts';
 import type { BatchEndpoint } from '../protocol/endpoints.ts';
+import type { EstimateLimits, FileEstimateBody } from '../protocol/file-estimate.ts';
 import { tokenizerFor } from '../protocol/model-tokenizer.ts';
 import { countRequestTokens, DEFAULT_ASSUMED_MAX_TOKENS } from '../protocol/request-tokens.ts';
 import type { CostControl } from './cost-control.ts';
 import type { EngineDeps } from './engine-deps.ts';
-import { EXACT_TOKEN_CHARS, type UpstreamSchedulerSnapshot } from './limiter/upstream-scheduler.ts';
+import {
+  EXACT_TOKEN_CHARS,
+  LIMIT_HEADROOM,
+  type UpstreamSchedulerSnapshot,
+} from './limiter/upstream-scheduler.ts';
 
-/** Share of a configured or learned limit the limiter uses (see upstream-scheduler.ts). */
-const LIMIT_HEADROOM = 0.99;
 /** GCRA buckets hold about one second of capacity: that much goes at once. */
 const BURST_SECONDS = 1;
 
-/** Why the ETA is what it is: the limit that runs out first, and where it comes from. */
-export interface EstimateLimits {
-  upstream: string | null;
-  model: string | null;
-  /** `rpm` / `tpm`: a rate limit; `concurrency`: latency × in-flight cap; `none`: nothing known. */
-  binding: 'rpm' | 'tpm' | 'concurrency' | 'none';
-  rpm: number | null;
-  tpm: number | null;
-  /** `config`, `headers` (learned from the upstream), `adaptive`, or `none`. */
-  source: string;
-}
-
-/** GET /v1/files/{id}/estimate (an extension). */
-export interface FileEstimate {
-  object: 'batch.estimate';
-  file_id: string;
-  endpoint: string;
-  completion_window: string;
-  requests: number;
-  invalid_lines: number;
-  input_tokens: number;
-  max_output_tokens: number;
-  cost_usd: { standard: number; batch: number };
-  /** Seconds from submission to the last answer at the upstream's limits, the queue included. */
-  eta_seconds: number | null;
-  /** Lines of other batches queued ahead on the same upstreams. */
-  queued_ahead: number;
-  limits: EstimateLimits;
-}
+/** The estimate the engine computes; the route adds whether it fits the window. */
+export type FileEstimate = Omit<FileEstimateBody, 'fits_completion_window'>;
 
 /** One (upstream, model) of the file: the unit the limiter keys its buckets on. */
 interface Group {

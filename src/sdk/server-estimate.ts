@@ -1,29 +1,9 @@
 import { createReadStream } from 'node:fs';
 import type OpenAI from 'openai';
+import type { FileEstimateBody } from '../protocol/file-estimate.ts';
 
 /** What an openbatch server answers at GET /v1/files/{id}/estimate (issue 13). */
-export interface ServerEstimate {
-  object: 'batch.estimate';
-  file_id: string;
-  endpoint: string;
-  completion_window: string;
-  requests: number;
-  invalid_lines: number;
-  input_tokens: number;
-  max_output_tokens: number;
-  cost_usd: { standard: number; batch: number };
-  eta_seconds: number | null;
-  fits_completion_window: boolean | null;
-  queued_ahead: number;
-  limits: {
-    upstream: string | null;
-    model: string | null;
-    binding: string;
-    rpm: number | null;
-    tpm: number | null;
-    source: string;
-  };
-}
+export type ServerEstimate = FileEstimateBody;
 
 /**
  * Uploads `path`, asks the server for its estimate (its prices, its limits, its queue) and

@@ -89,21 +89,14 @@ export function undoneCount(chunk: { offsets: Uint32Array; done: Uint8Array }): 
 }
 
 /** A backlog row (chunk joined with its batch) as a NativeChunk. */
-export function rowToNativeChunk(row: {
-  chunk_id: number;
-  lease_gen: number;
-  batch_id: string;
-  input_file_id: string;
-  endpoint: string;
-  deadline_ms: number;
-  expires_at_ms: number;
-  byte_start: number;
-  byte_end: number;
-  line_count: number;
-  offsets: Uint8Array;
-  done: Uint8Array | null;
-  sent: Uint8Array | null;
-}): NativeChunk {
+export function rowToNativeChunk(
+  row: Omit<NativeChunk, 'offsets' | 'done' | 'sent'> & {
+    line_count: number;
+    offsets: Uint8Array;
+    done: Uint8Array | null;
+    sent: Uint8Array | null;
+  },
+): NativeChunk {
   const { line_count, offsets, done, sent, ...rest } = row;
   return {
     ...rest,

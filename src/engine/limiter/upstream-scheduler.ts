@@ -8,7 +8,7 @@ import { RateLimiter, type LimiterKeySnapshot } from './rate-limiter.ts';
 import { readRateLimitHeaders } from './rate-limit-headers.ts';
 
 /** Share of each rate limit used: 1% under the limit absorbs arrival jitter (benchmark 2). */
-const LIMIT_HEADROOM = 0.99;
+export const LIMIT_HEADROOM = 0.99;
 /**
  * Characters of one request counted exactly by the tokenizer; the rest is extrapolated. The
  * worst text (random CJK, no repeats) costs the tokenizer ~4 ms per 1,000 characters, so a
