@@ -169,6 +169,9 @@ export class CostControl {
     const b = this.#batches.get(item.batch_id);
     if (b) {
       b.chargedNano += cost.charged_nano;
+      // How far real costs run over the bounds only matters to a capped batch: an uncapped one
+      // never tokenizes its lines for a bound (that was most of this class's per-line cost).
+      if (b.capNano === null) return cost;
       const bound = this.#bound(item, upstream);
       if (bound > 0) b.overshoot = Math.min(4, Math.max(b.overshoot, cost.charged_nano / bound));
     }
